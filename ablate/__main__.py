@@ -1,0 +1,7 @@
+"""`python -m ablate ...` is the same as `ablate ...`."""
+
+import sys
+
+from ablate.cli import main
+
+sys.exit(main())

