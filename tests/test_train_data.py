@@ -1,0 +1,82 @@
+"""Training data selection: nested volumes, mix filter, replay, error paths (no torch)."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from fixtures_train import write_pool
+
+from ablate.core import UserError
+from ablate.train import TrainOptions, _parse_mix
+from ablate.train_data import select_examples
+
+
+def test_volumes_are_nested_prefixes(tmp_path):
+    pool = write_pool(tmp_path / "t3" / "train.parquet", 40)
+    small, big = select_examples(pool.parent, 8), select_examples(pool, 16)
+    assert big.examples[:8] == small.examples
+    assert small.content_hash != big.content_hash
+    first = pl.read_parquet(pool)["messages"][0].to_list()
+    assert small.examples[0] == {"prompt": first[:1], "completion": first[1:]}
+
+
+def test_mix_selection_is_nested_and_weighted(tmp_path):
+    pool = write_pool(tmp_path / "train.parquet", 80)
+    mix = {"order": 3, "grounding": 1, "attribute": 0}
+    a, b = select_examples(pool, 8, mix=mix), select_examples(pool, 20, mix=mix)
+    assert b.examples[:8] == a.examples
+    assert a.families == {"order": 6, "grounding": 2}
+    assert b.families == {"order": 15, "grounding": 5}
+    with pytest.raises(UserError, match="only 40 are available"):
+        select_examples(pool, 41, mix={"order": 1, "grounding": 1})
+    with pytest.raises(UserError, match="not in"):
+        select_examples(pool, 4, mix={"ordre": 1})
+
+
+def test_replay_is_mixed_in_by_ratio(tmp_path):
+    pool = write_pool(tmp_path / "train.parquet", 20)
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                       {"role": "assistant", "content": f"a{i}"}]}) + "\n" for i in range(30)))
+    sel = select_examples(pool, 10, replay=replay, replay_ratio=2.0)
+    assert (sel.n_t3, sel.n_replay, len(sel.examples)) == (10, 20, 30)
+    assert sel.examples[10]["completion"] == [{"role": "assistant", "content": "a0"}]
+    with pytest.raises(UserError, match="needs 40 rows"):
+        select_examples(pool, 20, replay=replay, replay_ratio=2.0)
+    with pytest.raises(UserError, match="needs a replay file"):
+        select_examples(pool, 10, replay_ratio=1.0)
+
+
+def test_data_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    pl.DataFrame({"text": ["x"]}).write_parquet(bad)
+    with pytest.raises(UserError, match=r"bad.parquet: training data lacks column\(s\) `messages`"):
+        select_examples(bad, 1)
+    with pytest.raises(UserError, match="not found"):
+        select_examples(tmp_path / "nope", 1)
+    turns = tmp_path / "turns.parquet"
+    pl.DataFrame({"messages": [[{"role": "user", "content": "hi"}]]}).write_parquet(turns)
+    with pytest.raises(UserError, match="row 0: `messages` must end with an assistant turn"):
+        select_examples(turns, 1)
+    pool = write_pool(tmp_path / "p.parquet", 4)
+    with pytest.raises(UserError, match="n=0 means the base model"):
+        select_examples(pool, 0)
+    with pytest.raises(UserError, match="`task`"):
+        pl.DataFrame({"messages": pl.read_parquet(pool)["messages"]}).write_parquet(tmp_path / "nt.parquet")
+        select_examples(tmp_path / "nt.parquet", 2, mix={"order": 1})
+
+
+def test_options_are_validated():
+    assert TrainOptions().batching == "padded"
+    assert TrainOptions(packing=True).batching == "packed"
+    assert TrainOptions(max_steps=0).max_steps is None and TrainOptions(max_steps=-1).max_steps is None
+    assert TrainOptions(target_modules="all-linear").target_modules == ("all-linear",)
+    for bad in ({"lora_rank": 0}, {"learning_rate": 2.0}, {"lr_scheduler": "cosine2"}, {"batch_size": 1.5},
+                {"max_steps": 1.5}, {"lora_dropout": 1.0}, {"target_modules": ()}, {"replay_ratio": -1}):
+        with pytest.raises(UserError, match=f"train option `{next(iter(bad))}`"):
+            TrainOptions(**bad)
+    assert _parse_mix("order=1,attribute=0.5") == {"order": 1.0, "attribute": 0.5}
+    with pytest.raises(UserError, match="FAMILY=WEIGHT"):
+        _parse_mix("order=x")
