@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "ablate.world",
     "ablate.synth",
     "ablate.evaluate",
+    "ablate.base.cli",
+    "ablate.train",
 ]
 
 
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         from ablate.ui import err_console
 
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print("error:", style="bold red", end=" ")
+        err_console.print(str(e), highlight=False, markup=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
