@@ -1,0 +1,78 @@
+"""The base model: the embedded tiny video LLM (`tiny`) or a local HF model directory.
+
+    from ablate.base import resolve_base
+    base = resolve_base("tiny")        # built on first use (<= 15 min on 2 cores), then cached
+    base.lm_dir, base.full_dir         # what PEFT/vLLM load; the LLaVA model with its processor
+
+`tiny` is a LLaVA-style model of stock transformers classes (CLIP vision tower, projector, Qwen2 LM)
+pretrained here on the synthetic world (ablate.world): single-image captions, then non-temporal
+instructions. See ablate.base.pretrain. Importing this package is cheap (no torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ablate.core import UserError, read_json, stable_hash
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    root: Path
+    lm_dir: Path  # causal LM + tokenizer with chat template: what PEFT trains and vLLM serves
+    full_dir: Path | None  # the vision-language model (LlavaForConditionalGeneration + processor)
+    hash: str  # content hash
+    kind: str  # "llava" | "lm"
+
+
+EMBEDDED = ("tiny", "micro")
+
+
+def build_tiny(steps: int | None = None, out: str | Path | None = None, config: str = "tiny", verbose: bool = True) -> BaseModel:
+    """Build (or find cached) the embedded base; `steps` overrides both stages' step counts."""
+    from ablate.base.pretrain import build
+
+    overrides = {"stage1_steps": steps, "stage2_steps": steps} if steps else {}
+    return build(config, out=out, verbose=verbose, **overrides)
+
+
+def resolve_base(spec: str | Path | BaseModel, build: bool = True) -> BaseModel:
+    """"tiny" / "micro" (embedded, built and cached on first use) or a local HF model directory."""
+    if isinstance(spec, BaseModel):
+        return spec
+    if str(spec) in EMBEDDED:
+        from ablate.base.pretrain import build as _build, build_key
+        if not build:
+            from ablate.base.config import get_config
+            from ablate.base.data import tokenizer_corpus
+            from ablate.core import cache_root
+            import random
+
+            cfg = get_config(str(spec))
+            key = build_key(cfg, tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames))
+            root = cache_root() / "base" / key
+            if not (root / "manifest.json").exists():
+                raise UserError(f"base {spec!r} is not built yet (run `ablate base build {spec}`)")
+            return BaseModel(root=root, lm_dir=root / "lm", full_dir=root / "full", hash=key, kind="llava")
+        return _build(str(spec), verbose=str(spec) != "micro")
+    return _local_base(Path(spec))
+
+
+def _local_base(root: Path) -> BaseModel:
+    """A base directory written by `ablate base build` (--out), or a plain HF model directory."""
+    from ablate.core import tree_hash
+
+    if not root.is_dir():
+        raise UserError(f"{root}: base model directory not found (or use 'tiny')")
+    if (root / "manifest.json").exists() and (root / "lm").is_dir():
+        m = read_json(root / "manifest.json")
+        full = root / "full" if (root / "full").is_dir() else None
+        return BaseModel(root=root, lm_dir=root / "lm", full_dir=full, hash=m["hash"], kind="llava" if full else "lm")
+    if not (root / "config.json").exists():
+        raise UserError(f"{root}: neither an ablate base dir (manifest.json + lm/) nor an HF model dir (config.json)")
+    conf = read_json(root / "config.json")
+    h = stable_hash({"dir_tree": tree_hash(root, exclude=(".DS_Store",))})
+    if "text_config" in conf and "vision_config" in conf:
+        return BaseModel(root=root, lm_dir=root, full_dir=root, hash=h, kind="llava")
+    return BaseModel(root=root, lm_dir=root, full_dir=None, hash=h, kind="lm")

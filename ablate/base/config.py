@@ -1,0 +1,76 @@
+"""Configurations of the embedded base video LLM: `tiny` (the real one) and `micro` (tests).
+
+    >>> from ablate.base.config import CONFIGS
+    >>> CONFIGS["tiny"].tokens_per_frame
+    16
+
+Every field is hashed into the base model's identity (see `ablate.base.build`), so changing any
+value builds a new model under a new cache key. Sizes were chosen by measuring LoRA
+forward+backward throughput of candidate LMs on 2 CPU cores (see readme_parts/base.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    name: str
+    # vision side: a CLIP-like ViT on square frames; one token per patch (CLS dropped)
+    frame_size: int = 64
+    patch_size: int = 16
+    vision_hidden: int = 128
+    vision_layers: int = 2
+    vision_heads: int = 2
+    vision_intermediate: int = 256
+    # language side: Qwen2, head_dim 64 because vLLM's CPU attention rejects smaller heads
+    hidden: int = 128
+    layers: int = 3
+    heads: int = 2
+    kv_heads: int = 2
+    intermediate: int = 384
+    vocab_size: int = 2048  # upper bound; the trained tokenizer may be smaller (padded up to 64)
+    max_positions: int = 4096
+    # pretraining
+    tokenizer_captions: int = 20000  # generated captions the tokenizer is trained on
+    stage1_steps: int = 400  # single-image captioning
+    stage2_steps: int = 300  # non-temporal instructions (describe frame k / each frame / attributes)
+    batch_size: int = 32
+    clip_frames: int = 8  # frames per clip in stage 2
+    lr: float = 2e-3
+    warmup: int = 30
+    bf16: bool = True  # autocast matmuls during pretraining (weights stay float32)
+    seed: int = 0
+    threads: int = 2
+    # held-out evaluation sizes
+    eval_images: int = 200
+    eval_clips: int = 50
+    eval_bench: int = 200  # temporal multiple-choice questions of the world bench
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return (self.frame_size // self.patch_size) ** 2
+
+    @property
+    def head_dim(self) -> int:
+        return 64
+
+
+CONFIGS: dict[str, BaseConfig] = {
+    "tiny": BaseConfig(name="tiny"),
+    # a few dozen steps: builds in seconds; formats and mechanics only, not quality
+    "micro": BaseConfig(
+        name="micro", vision_layers=1, layers=1, intermediate=128, vocab_size=512, tokenizer_captions=400,
+        stage1_steps=10, stage2_steps=6, batch_size=4, clip_frames=4, warmup=2,
+        eval_images=4, eval_clips=2, eval_bench=0,
+    ),
+}
+
+
+def get_config(name: str, **overrides) -> BaseConfig:
+    from ablate.core import UserError
+
+    if name not in CONFIGS:
+        raise UserError(f"unknown base config {name!r}; choose one of {sorted(CONFIGS)}")
+    return replace(CONFIGS[name], **overrides) if overrides else CONFIGS[name]

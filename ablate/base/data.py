@@ -1,0 +1,219 @@
+"""Pretraining data for the tiny base, generated on the fly from the world's scene/render/caption APIs.
+
+    >>> import random
+    >>> from ablate.base.data import stage1_sample
+    >>> s = stage1_sample(random.Random(0), size=64)
+    >>> s.images.shape, s.user.startswith("<image>")
+    ((1, 64, 64, 3), True)
+
+A sample is (user text with one `<image>` per frame, assistant answer, frames). Stage 1 is single-image
+captioning (LLaVA's caption pretraining analogue, with the world's varied captions). Stage 2 teaches
+non-temporal instructions: describe frame k, describe each frame in order, and single-image attribute
+questions in every answer format the benchmarks use (open answer, TempCompass "A." options, T3 "(A)"
+options, yes/no, caption matching). Nothing here asks about order, change, before/after or
+beginning/end: that is what T3 text data must teach.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from ablate.base.prompts import IMAGE_TOKEN, video_user_text
+
+CAPTION_PROMPTS = (
+    "Describe the image.", "Write a short caption for this image.", "What does the image show?",
+    "Describe this picture briefly.", "Provide a caption for the image.",
+)
+FRAME_PROMPTS = ("Describe frame {k}.", "What is shown in frame {k}?", "Describe what frame {k} shows.")
+EACH_PROMPTS = ("Describe each frame in order.", "Describe every frame of the video, one per line.")
+TC_MC_CLOSE = "Please directly give the best option:"
+TC_YN_CLOSE = "Please answer yes or no:"
+T3_CLOSES = ("Only give the best option:", "Please directly give the best option:", "Answer with the option's letter from the given choices directly.")
+LETTERS = "ABCD"
+
+
+@dataclass(frozen=True)
+class Sample:
+    user: str
+    answer: str
+    images: np.ndarray  # uint8 [n_images, S, S, 3], one per <image> in `user`
+    task: str
+
+
+def stage1_sample(rng: random.Random, size: int) -> Sample:
+    from ablate.world.captions import caption
+    from ablate.world.render import render
+    from ablate.world.scene import sample_scene
+
+    scene = sample_scene(rng)
+    return Sample(IMAGE_TOKEN + "\n" + rng.choice(CAPTION_PROMPTS), caption(scene, rng), render(scene, size)[None], "caption")
+
+
+def describe_each_answer(scenes) -> str:
+    from ablate.world.captions import describe
+
+    return "\n".join(f"Frame {i + 1}: {describe(s)}" for i, s in enumerate(scenes))
+
+
+def _clip(rng: random.Random, frames: int):
+    from ablate.world.clips import sample_clip
+
+    return sample_clip(rng, frames)
+
+
+def _describe_frame(rng, size, n):
+    from ablate.world.captions import describe
+    from ablate.world.render import render_clip
+
+    scenes = _clip(rng, n)
+    k = rng.randint(1, n)
+    q = rng.choice(FRAME_PROMPTS).format(k=k)
+    return Sample(video_user_text(n, q), describe(scenes[k - 1]), render_clip(scenes, size), "describe_frame")
+
+
+def _describe_each(rng, size, n):
+    from ablate.world.render import render_clip
+
+    scenes = _clip(rng, n)
+    return Sample(video_user_text(n, rng.choice(EACH_PROMPTS)), describe_each_answer(scenes), render_clip(scenes, size), "describe_each")
+
+
+def _attribute_qa(rng: random.Random, scene) -> tuple[str, str, list[str]]:
+    """(question, correct value, distractor values) about one object or the lighting of one image."""
+    from ablate.world.scene import COLOR_NAMES, LIGHTING, POSITIONS, SHAPES, SIZES
+
+    objs = list(scene.objects)
+    o = rng.choice(objs) if objs else None
+    kind = rng.choice(("color", "shape", "position", "size", "light", "count")) if o else "light"
+    if kind == "color":
+        return f"What color is the {o.shape} at the {o.position}?", o.color, [c for c in COLOR_NAMES if c != o.color]
+    if kind == "shape":
+        return f"What shape is the {o.color} object at the {o.position}?", o.shape, [s for s in SHAPES if s != o.shape]
+    if kind == "position":
+        return f"Where is the {o.color} {o.shape}?", o.position, [p for p in POSITIONS if p != o.position]
+    if kind == "size":
+        return f"What size is the {o.color} {o.shape}?", o.size, [s for s in SIZES if s != o.size]
+    if kind == "count":
+        words = ["one", "two", "three", "four"]
+        return "How many objects are in the image?", words[len(objs) - 1], [w for w in words if w != words[len(objs) - 1]]
+    return "Is the scene dimly lit or brightly lit?", scene.lighting, [x for x in LIGHTING if x != scene.lighting]
+
+
+def _yes_no(rng: random.Random, scene) -> tuple[str, bool]:
+    """A balanced yes/no question about one image."""
+    from ablate.world.scene import COLOR_NAMES, POSITIONS, SHAPES, SIZES
+
+    yes = rng.random() < 0.5
+    objs = list(scene.objects)
+    kind = rng.choice(("exists", "color", "position", "size", "light")) if objs else "light"
+    if kind == "light":
+        light = scene.lighting if yes else ("bright" if scene.lighting == "dim" else "dim")
+        return f"Is the scene {light}ly lit?", yes
+    o = rng.choice(objs)
+    if kind == "exists":
+        if yes:
+            return f"Is there a {o.color} {o.shape} in the image?", True
+        present = {(x.color, x.shape) for x in objs}
+        color, shape = rng.choice([(c, s) for c in COLOR_NAMES for s in SHAPES if (c, s) not in present])
+        return f"Is there a {color} {shape} in the image?", False
+    if kind == "color":
+        color = o.color if yes else rng.choice([c for c in COLOR_NAMES if c != o.color])
+        return f"Is the {o.shape} at the {o.position} {color}?", yes
+    if kind == "size":
+        size = o.size if yes else [s for s in SIZES if s != o.size][0]
+        return f"Is the {o.color} {o.shape} {size}?", yes
+    pos = o.position if yes else rng.choice([p for p in POSITIONS if p != o.position])
+    return f"Is the {o.color} {o.shape} at the {pos}?", yes
+
+
+def _single_image_question(rng, size):
+    from ablate.world.captions import describe
+    from ablate.world.render import render
+    from ablate.world.scene import sample_scene
+
+    scene = sample_scene(rng)
+    img = render(scene, size)[None]
+    fmt = rng.choice(("open", "tc_mc", "t3_mc", "yes_no", "yes_no", "caption_match"))
+    if fmt == "caption_match":
+        other = sample_scene(rng)
+        lines = [describe(scene), describe(other)]
+        rng.shuffle(lines)
+        label = rng.choice(("Caption", "Sentence", "Option"))
+        tags = ["A", "B"] if label != "Option" else ["1", "2"]
+        opts = [f"{label} {t}: {line}" for t, line in zip(tags, lines)]
+        q = "Which caption matches the image?\n" + "\n".join(opts) + "\n" + TC_MC_CLOSE
+        return Sample(IMAGE_TOKEN + "\n" + q, opts[lines.index(describe(scene))], img, "caption_match")
+    question, right, wrong = _attribute_qa(rng, scene)
+    if fmt == "open":
+        return Sample(IMAGE_TOKEN + "\n" + question, right, img, "attr_open")
+    if fmt == "yes_no":
+        q, yes = _yes_no(rng, scene)
+        return Sample(IMAGE_TOKEN + "\n" + q + "\n" + TC_YN_CLOSE, "yes" if yes else "no", img, "attr_yes_no")
+    opts = [right] + rng.sample(wrong, min(len(wrong), rng.choice((1, 2, 3))))
+    rng.shuffle(opts)
+    letter = LETTERS[opts.index(right)]
+    if fmt == "tc_mc":
+        q = question + "\n" + "\n".join(f"{LETTERS[i]}. {x}" for i, x in enumerate(opts)) + "\n" + TC_MC_CLOSE
+        return Sample(IMAGE_TOKEN + "\n" + q, f"{letter}. {right}", img, "attr_mc_tc")
+    q = f"Question: {question}\n" + "\n".join(f"({LETTERS[i]}) {x}" for i, x in enumerate(opts)) + "\n" + rng.choice(T3_CLOSES)
+    return Sample(IMAGE_TOKEN + "\n" + q, f"({letter}) {right}", img, "attr_mc_t3")
+
+
+STAGE2_TASKS = {"caption": 0.2, "describe_frame": 0.25, "describe_each": 0.25, "question": 0.3}
+
+
+def stage2_sample(rng: random.Random, size: int, max_frames: int = 8, task: str | None = None,
+                  n_frames: int | None = None) -> Sample:
+    """One stage-2 sample of `task` (drawn by STAGE2_TASKS weights when None) with n_frames frames."""
+    if task is None:
+        task = rng.choices(list(STAGE2_TASKS), weights=list(STAGE2_TASKS.values()))[0]
+    if task == "caption":
+        return stage1_sample(rng, size)
+    if task == "question":
+        return _single_image_question(rng, size)
+    n = n_frames or (max_frames if rng.random() < 0.6 else rng.randint(3, max_frames))
+    return (_describe_frame if task == "describe_frame" else _describe_each)(rng, size, n)
+
+
+def stage2_batch(rng: random.Random, size: int, max_frames: int, batch_size: int) -> list[Sample]:
+    """A batch of one task and one frame count, so padding stays small; clip batches are halved."""
+    task = rng.choices(list(STAGE2_TASKS), weights=list(STAGE2_TASKS.values()))[0]
+    n = max_frames if rng.random() < 0.6 else rng.randint(3, max_frames)
+    bs = batch_size if task in ("caption", "question") else max(1, batch_size // 2)
+    return [stage2_sample(rng, size, max_frames, task, n) for _ in range(bs)]
+
+
+def tokenizer_corpus(rng: random.Random, n_captions: int, max_frames: int = 8) -> list[str]:
+    """Texts the tokenizer is trained on: captions, stage-2 data, T3 / world / TempCompass vocabulary."""
+    import ast
+    from pathlib import Path
+
+    from ablate.world.captions import caption, describe
+    from ablate.world.scene import sample_scene
+
+    texts: list[str] = []
+    for _ in range(n_captions):
+        scene = sample_scene(rng)
+        texts += [caption(scene, rng), describe(scene)]
+    for _ in range(max(20, n_captions // 20)):
+        s = stage2_sample(rng, 8, max_frames)  # tiny renders: only the text is used
+        texts += [s.user.replace(IMAGE_TOKEN, ""), s.answer]
+    # every string literal of the T3 synthesiser and the world (templates, question phrasings, lexicons)
+    import ablate.world.scene
+    import t3.layout
+
+    world = Path(ablate.world.scene.__file__).parent
+    sources = sorted(Path(t3.layout.__file__).parent.glob("*.py")) + [world / f for f in ("scene.py", "captions.py", "clips.py")]
+    for f in sources:
+        if f.exists():
+            for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and not node.value.startswith("\n    "):
+                    texts += [node.value] * 5
+    texts += ["system user assistant"] * 50
+    texts += [f"({c}) {c}. {c}) Caption {c}: Sentence {c}: Option {i}: {i}" for i, c in enumerate("ABCDEFGHIJ", 1)] * 50
+    texts += [" ".join(str(i) for i in range(0, 101))] * 20
+    texts += [f"{TC_MC_CLOSE} {TC_YN_CLOSE} yes no Yes No"] * 50
+    return texts

@@ -1,0 +1,53 @@
+"""The tiny base model's tokenizer: byte-level BPE trained here, chat special tokens, chat template.
+
+    >>> from ablate.base.tokenizer import train_tokenizer
+    >>> tok = train_tokenizer(["A red circle in the top left corner."], vocab_size=300)
+    >>> tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
+    ...                         add_generation_prompt=True)
+    '<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\n'
+
+Pre-tokenisation is GPT-2's (words never merge across spaces), so an attribute word is the same
+token in a caption, a question and an option: the tiny LM can match them. The corpus (world captions,
+T3 and TempCompass prompt vocabulary) is assembled by `ablate.base.data.tokenizer_corpus`.
+The template marks the assistant turn with {% generation %} (TRL's assistant_only_loss) and ends it
+with <|im_end|>, the EOS token, so loss on the assistant turn teaches the model to stop.
+"""
+
+from __future__ import annotations
+
+IM_START, IM_END, PAD, IMAGE = "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<image>"
+SPECIAL_TOKENS = [PAD, IM_START, IM_END, IMAGE]
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}"
+    "{%- else %}"
+    "{{- message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def train_tokenizer(texts: list[str], vocab_size: int = 2048):
+    """A PreTrainedTokenizerFast trained on `texts`, with the chat tokens and template set."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tk.train_from_iterator(texts, trainer=trainer)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk, bos_token=None, eos_token=IM_END, pad_token=PAD, unk_token=None,
+        extra_special_tokens={"image_token": IMAGE}, model_max_length=4096, padding_side="right",
+    )
+    tok.chat_template = CHAT_TEMPLATE
+    return tok

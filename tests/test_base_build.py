@@ -1,0 +1,100 @@
+"""The micro base: formats of full/, lm/, vision/, the manifest, the tokenizer and caching."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+
+def test_layout_and_manifest(micro_base):
+    from ablate.core import read_json
+
+    root = micro_base.root
+    for d in ("full", "lm", "vision"):
+        assert (root / d).is_dir(), d
+    m = read_json(root / "manifest.json")
+    assert m["hash"] == micro_base.hash and micro_base.kind == "llava"
+    assert m["sizes"]["tokens_per_frame"] == 16 and m["sizes"]["params_lm"] > 0
+    assert set(m["curves"]) == {"stage1_captions", "stage2_instructions"}
+    assert m["curves"]["stage1_captions"]["loss_last"] < m["curves"]["stage1_captions"]["loss_first"]
+    assert {"caption", "describe_each_frame"} <= set(m["heldout"])
+
+
+def test_full_and_lm_load_with_from_pretrained(micro_base):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoProcessor, LlavaForConditionalGeneration
+
+    full = LlavaForConditionalGeneration.from_pretrained(micro_base.full_dir)
+    lm = AutoModelForCausalLM.from_pretrained(micro_base.lm_dir)
+    assert type(lm).__name__ == "Qwen2ForCausalLM"
+    assert lm.config.head_dim == 64 and lm.config.hidden_size // lm.config.num_attention_heads == 64
+    proc = AutoProcessor.from_pretrained(micro_base.full_dir)
+    assert proc.tokenizer.chat_template
+    # the standalone LM is the Llava model's LM: same logits on text-only input
+    ids = proc.tokenizer("A red circle at the top left.", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        a = full(input_ids=ids).logits
+        b = lm(input_ids=ids).logits
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_tokenizer_chat_template_and_prompts(micro_base):
+    from transformers import AutoTokenizer
+
+    from ablate.base.prompts import chat_token_ids, video_user_text
+
+    tok = AutoTokenizer.from_pretrained(micro_base.lm_dir)
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
+    user = video_user_text(3, "Describe frame 2.")
+    ids = chat_token_ids(tok, user)
+    assert ids.count(tok.convert_tokens_to_ids("<image>")) == 3
+    assert tok.decode(ids).endswith("<|im_start|>assistant\n")
+    msgs = [{"role": "user", "content": "Is it red?"}, {"role": "assistant", "content": "(B) yes"}]
+    enc = tok.apply_chat_template(msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    assistant = [t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]
+    assert tok.decode(assistant) == "(B) yes<|im_end|>"
+    # answer-format words are whole tokens, not spelled out byte by byte
+    for w in ("(A)", " yes", " no", "A."):
+        assert len(tok.tokenize(w)) <= 3, w
+
+
+def test_cache_hit_is_instant_and_hash_follows_config(micro_base):
+    import random
+
+    from ablate.base import build_tiny, resolve_base
+    from ablate.base.config import get_config
+    from ablate.base.data import tokenizer_corpus
+    from ablate.base.pretrain import build_key
+
+    t = time.perf_counter()
+    again = build_tiny(config="micro", verbose=False)
+    assert time.perf_counter() - t < 5 and again == micro_base
+    assert resolve_base("micro", build=False) == micro_base
+    cfg = get_config("micro")
+    corpus = tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames)
+    assert build_key(cfg, corpus) == micro_base.hash
+    assert build_key(get_config("micro", stage1_steps=11), corpus) != micro_base.hash
+    assert build_key(cfg, corpus[:-1]) != micro_base.hash
+
+
+def test_out_copy_and_local_dir(micro_base, tmp_path):
+    from ablate.base import build_tiny, resolve_base
+
+    b = build_tiny(config="micro", out=tmp_path / "mybase", verbose=False)
+    assert b.root == tmp_path / "mybase" and (b.lm_dir / "config.json").exists()
+    local = resolve_base(tmp_path / "mybase")
+    assert local.hash == micro_base.hash and local.kind == "llava"
+    lm_only = resolve_base(micro_base.lm_dir)
+    assert lm_only.kind == "lm" and lm_only.full_dir is None
+
+
+def test_resolve_base_errors(tmp_path):
+    from ablate.core import UserError
+    from ablate.base import resolve_base
+
+    with pytest.raises(UserError, match="not found"):
+        resolve_base(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="neither"):
+        resolve_base(tmp_path / "empty")
