@@ -4,6 +4,8 @@
 
 Conversational prompt-completion examples go to SFTTrainer, which renders them with the base's chat
 template and masks the prompt, so the loss is on the assistant turn only. fp32 on CPU, bf16 on GPU.
+On CPU the loss is TRL's completion-only masked mean CE computed on the completion positions only
+(`_compact_sft_trainer`); TRL's fused LM head scores every position there and halved the throughput.
 A TrainerCallback records one loss row per optimizer step, drives the progress bar and the sweep's
 `on_step` callback. Everything is written into an `atomic_dir` sibling and renamed at the end, so an
 exception (or a kill) mid-training leaves no directory under the final name.
@@ -99,6 +101,69 @@ def _step_callback(ui: dict, on_step, rows: list, batch_examples: int, t0: list)
     return _Steps()
 
 
+def _compact_sft_trainer():
+    """SFTTrainer whose loss on CPU scores only the completion positions (TRL's masked mean CE, unchanged).
+
+    TRL 1.16 patches the model with a fused LM head. Without Triton (CPU) it scores *every* position in
+    tiles, with entropy and top-1 folds, and recomputes all of it in backward: on the tiny LM that was
+    ~55% of each step (cProfile: chunked_logprob forward + backward 10.8 s of a 19.7 s loop). Here the
+    backbone runs once, the LM head projects only the positions whose next-token label is not -100, and
+    the loss is `sum(-log p(label)) / num_items_in_batch` (or / the valid count), exactly TRL's. Entropy
+    and token accuracy are still logged, computed on the same positions without grad. Anything unusual
+    (GPU/Triton, MoE aux loss, custom loss, label smoothing, sequence parallel, return_outputs) goes to TRL.
+    """
+    import torch
+    import torch.nn.functional as F
+    from trl import SFTTrainer
+
+    class _CompactSFTTrainer(SFTTrainer):
+        def _compact_ok(self, model, inputs, return_outputs) -> bool:
+            labels = inputs.get("labels")
+            return (not return_outputs and labels is not None and labels.device.type == "cpu"
+                    and "shift_labels" not in inputs and not self.aux_loss_enabled
+                    and self.compute_loss_func is None and self.label_smoother is None
+                    and self.args.loss_type == "nll" and self.accelerator.num_processes == 1)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if not self._compact_ok(model, inputs, return_outputs):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if self.model.training else "eval"
+            unwrapped = self.accelerator.unwrap_model(model)
+            base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+            backbone = base.base_model  # the decoder (Qwen2Model); PEFT's LoRA layers live inside it
+            lm_head = base.get_output_embeddings()
+            kwargs = {k: v for k, v in inputs.items() if k not in ("labels", "use_cache")}
+            hidden = backbone(**kwargs, use_cache=False).last_hidden_state[:, :-1]
+            labels = inputs["labels"][:, 1:]
+            mask = labels != -100
+            logits = lm_head(hidden[mask]).float()  # [n_valid, V]: completion positions only
+            targets = labels[mask]
+            n_valid = mask.sum()
+            denom = n_valid if num_items_in_batch is None else num_items_in_batch
+            loss = F.cross_entropy(logits, targets, reduction="sum") / torch.as_tensor(denom).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+            with torch.no_grad():  # TRL's metrics, on the same positions
+                nv = int(n_valid)
+                if nv > 0:
+                    logp = torch.log_softmax(logits.detach(), dim=-1)
+                    entropy = -(logp.exp() * logp).sum(-1).mean().item()
+                    accuracy = (logits.detach().argmax(-1) == targets).float().mean().item()
+                else:
+                    entropy = accuracy = 0.0
+            self._metrics[mode]["entropy"].append(entropy)
+            self._metrics[mode]["mean_token_accuracy"].append(accuracy)
+            if mode == "train":
+                if "attention_mask" in inputs:
+                    self._total_train_tokens += int(inputs["attention_mask"].sum()) // self._tp_size
+                elif "position_ids" in inputs:
+                    self._total_train_tokens += int(inputs["position_ids"].size(1)) // self._tp_size
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return loss
+
+    return _CompactSFTTrainer
+
+
 def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, device: str, precision: str,
                  callbacks: list = ()):
     """An SFTTrainer with LoRA on the language model of `lm_dir`, data already tokenized; + target names."""
@@ -107,7 +172,6 @@ def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, de
     import torch
     from peft import LoraConfig
     from transformers.trainer_callback import PrinterCallback
-    from trl import SFTTrainer
 
     from ablate.train_model import load_lm, lora_targets
 
@@ -126,7 +190,7 @@ def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, de
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # our bar is the one the user sees
     try:
-        trainer = SFTTrainer(
+        trainer = _compact_sft_trainer()(
             model=model,
             args=_sft_config(options, work_dir, device, precision),
             train_dataset=datasets.Dataset.from_list(examples),

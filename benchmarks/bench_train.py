@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_train.py                       # tiny base + default T3 data
     .venv/bin/python benchmarks/bench_train.py --n 2048 --batch-size 64 --modes padded,packed
     .venv/bin/python benchmarks/bench_train.py --base PATH --data DIR_OR_PARQUET
+    .venv/bin/python benchmarks/bench_train.py --parity    # CPU compact loss == TRL's fused loss (loss, grads)
 
 Modes: padded (random batches), grouped (padded, similar lengths batched), padding_free, packed
 (bfd packing into max_length rows; batch_size scaled by 256/max_length rows). Each mode trains one adapter with ablate.train.train_adapter (same data, options, seed) into a temp
@@ -111,6 +112,43 @@ def tiny_base(work: Path, data: Path):
         return standin_base(work / "lm", data), "stand-in tiny-shaped LM (Qwen2 128x2, MLP 512, BPE 2048)"
 
 
+def parity(base, data, n: int = 64, batch_size: int = 16) -> bool:
+    """ablate's CPU compact loss vs TRL's own SFTTrainer.compute_loss on one batch: loss and LoRA grads."""
+    import torch
+    from trl import SFTTrainer
+
+    from ablate.train import TrainOptions
+    from ablate.train_data import select_examples
+    from ablate.train_loop import make_trainer
+
+    sel = select_examples(data, n)
+    ok = True
+    for pf in (False, True):
+        opts = TrainOptions(batch_size=batch_size, max_length=1024, epochs=1.0, padding_free=pf)
+        tr, _ = make_trainer(Path(str(getattr(base, "lm_dir", base))), sel.examples, opts,
+                             Path(tempfile.mkdtemp(prefix="bench-parity-")), "cpu", "fp32")
+        batch = next(iter(tr.get_train_dataloader()))
+        model = tr.model.train()
+        out = {}
+        for name, fn in (("trl", lambda b, k: SFTTrainer.compute_loss(tr, model, b, num_items_in_batch=k)),
+                         ("ablate", lambda b, k: tr.compute_loss(model, b, num_items_in_batch=k))):
+            for k in (None, torch.tensor(777)):
+                model.zero_grad()
+                loss = fn(dict(batch), k)
+                loss.backward()
+                grads = torch.cat([q.grad.flatten() for q in model.parameters() if q.requires_grad])
+                out[name, k is None] = (loss.item(), grads)
+        for k in (True, False):
+            (l1, g1), (l2, g2) = out["trl", k], out["ablate", k]
+            dl, dg = abs(l1 - l2), (g1 - g2).abs().max().item()
+            good = dl <= 1e-5 * max(1.0, abs(l1)) and dg <= 1e-5 * max(1e-3, g1.abs().max().item())
+            ok &= good
+            print(f"parity padding_free={pf} num_items={'none' if k else 777}: loss {l1:.6f} vs {l2:.6f} "
+                  f"(diff {dl:.1e}), grad max diff {dg:.1e} of max {g1.abs().max().item():.1e}: "
+                  f"{'ok' if good else 'MISMATCH'}")
+    return ok
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", default="tiny")
@@ -121,6 +159,7 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", default="padded,grouped,padding_free,packed")
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    ap.add_argument("--parity", action="store_true", help="only check the CPU loss against TRL's (one batch)")
     args = ap.parse_args(argv)
 
     import torch
@@ -132,6 +171,8 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     data, data_desc = (Path(args.data), "--data") if args.data else default_data(work, args.n)
     base, base_desc = tiny_base(work, data) if args.base == "tiny" else (args.base, args.base)
+    if args.parity:
+        return 0 if parity(base, data) else 1
     print(f"base: {base_desc}\ndata: {data_desc}, n={args.n}, batch {args.batch_size}, grad_accum 1, "
           f"max_length {args.max_length}, precision {args.precision}, torch threads {torch.get_num_threads()}")
     results = []

@@ -146,3 +146,15 @@ def test_real_micro_base_and_synthesized_t3(micro_base, t3_world_corpus, tmp_pat
                       options=TrainOptions(batch_size=8, lora_rank=4))
     assert m["base"]["hash"] == micro_base.hash and m["steps"] == 2
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(micro_base.lm_dir), tmp_path / "a")
+
+
+def test_compact_cpu_loss_matches_trl_loss_and_gradients(train_lm_dir, train_pool):
+    """ablate's CPU loss (LM head on answer positions only) equals TRL's compute_loss: loss and LoRA grads,
+    padded and padding-free, with and without num_items_in_batch."""
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "benchmarks" / "bench_train.py"
+    spec = importlib.util.spec_from_file_location("bench_train", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parity(train_lm_dir, train_pool, n=8, batch_size=4) is True
