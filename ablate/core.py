@@ -127,6 +127,21 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         raise UserError(f"{path}:{e.lineno}:{e.colno}: invalid JSON ({e.msg})") from None
 
 
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each non-blank line of a JSONL file; errors name file:line."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            if not isinstance(rec, dict):
+                raise UserError(f"{path}:{lineno}: expected a JSON object per line")
+            yield lineno, rec
+
+
 def cache_root() -> Path:
     """Where built artefacts (world, base model, frame caches) live: $ABLATE_CACHE or ~/.cache/ablate."""
     env = os.environ.get("ABLATE_CACHE")

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ablate.core import UserError
+from ablate.core import UserError, iter_jsonl
 
 FORMATS = ("auto", "llava", "sharegpt4v", "recap", "coco", "jsonl", "parquet", "csv")
 CAPTION_FIELDS = ("caption", "text", "conversations", "captions", "blip_caption", "description", "sentence")
@@ -148,19 +148,10 @@ def _value(v) -> str | None:
 def _read_jsonl(path: Path, caption_field: str | None) -> list[str | None]:
     out: list[str | None] = []
     name = None
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object per line")
-            if name is None:
-                name = _pick_field(path, list(rec), caption_field)
-            out.append(_value(rec.get(name)))
+    for _, rec in iter_jsonl(path):
+        if name is None:
+            name = _pick_field(path, list(rec), caption_field)
+        out.append(_value(rec.get(name)))
     return out
 
 

@@ -11,11 +11,10 @@ before `_` (order_val.jsonl -> order). Options are the "(A) x" lines of the ques
 
 from __future__ import annotations
 
-import json
 import re
 
 from ablate.benchmarks import BenchSpec, Item, need_path, read_parquet
-from ablate.core import UserError
+from ablate.core import UserError, iter_jsonl
 
 _OPT = re.compile(r"^\(([A-J])\)\s*(.*)$")
 
@@ -73,16 +72,7 @@ def _t3_text(spec: BenchSpec) -> list[Item]:
     items = []
     for f in files:
         aspect = f.stem.split("_")[0]
-        for lineno, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            iid = f"{f.stem}/{lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{f}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise UserError(f"{f}:{lineno}: expected a JSON object per line")
+        for lineno, rec in iter_jsonl(f):
             q = rec.get("question", rec.get("prompt"))
             a = rec.get("answer", rec.get("label"))
             iid = f"{f.stem}/{rec.get('qid', rec.get('id', lineno))}"
