@@ -64,6 +64,7 @@ def main() -> int:
         corpus = tmp / "captions.json"
         make_corpus(corpus, args.captions)
         pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+        load_start = os.getloadavg()[0]
         best = best_cpu = None
         for r in range(args.repeat):
             out = tmp / f"out{r}"
@@ -87,7 +88,8 @@ def main() -> int:
         print(f"{'CPU-time':>10}: {total / best_cpu:>10,.0f} samples/s  ({best_cpu:.2f} s user+sys; the figure to trust "
               f"when other processes share the core)")
         print(f"{'target':>10}: {TARGET:>10,.0f} samples/s  (ratio measured/target {rate / TARGET:.2f}x)")
-        print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        print(f"load average (1 min): {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, "
+              f"on {os.cpu_count()} CPUs (other processes slow the measured rate; compare CPU-time)")
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

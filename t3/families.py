@@ -13,8 +13,9 @@ A builder is `build(rng, pool, frames, subtask) -> Item`: the frames (indices in
 temporal order), the question, the options with the correct one at index 0 (the caller, t3.synth,
 places it at the scheduled letter), and `keys`, the facts the answer was derived from (for
 debugging; the tests re-derive every answer from the captions alone). Builders only use
-`rng.random()`, via small helpers: `random.randrange`/`sample`/`shuffle` cost several times more,
-and this is the hot path of a 50k samples/s generator.
+`rng.random()`, directly (`int(r() * n)`, uniform in [0, n)) or via small helpers:
+`random.randrange`/`sample`/`shuffle` cost several times more, and this is the hot path of a 50k
+samples/s generator.
 
 Families (subtasks):
 - order: phrase (options "x, y, z"), index ("(2)(1)(3)"), sentence ("First x, then y, and finally z.")
@@ -31,6 +32,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Callable, NamedTuple
 
 from ablate.core import UserError
@@ -39,10 +41,11 @@ from t3.pool import Pool
 
 SEGMENT_TEXT = ("at the beginning", "in the middle", "at the end")
 ABSENT = "it does not appear"
-# all non-identity permutations of k items, precomputed (order options are permutations)
-_PERMS = {k: [p for p in itertools.permutations(range(k)) if p != tuple(range(k))] for k in (3, 4)}
+# all non-identity permutations of k items, as getters (order options are permutations): items ->
+# a tuple of the items in that order; _IDENTITY[k] keeps the order
+_PERMS = {k: [itemgetter(*p) for p in itertools.permutations(range(k)) if p != tuple(range(k))] for k in (3, 4)}
 MAX_ORDER_ITEMS = 4
-_IDENTITY = {k: tuple(range(k)) for k in (3, 4)}
+_IDENTITY = {k: itemgetter(*range(k)) for k in (3, 4)}
 _FORM_LEN = [[len(f) for f in g.forms] for g in lexicon.GROUPS]
 
 
@@ -68,19 +71,17 @@ def below(rng: random.Random, n: int) -> int:
 
 def pick_distinct(rng: random.Random, n: int, k: int) -> list[int]:
     """k distinct ints from range(n), in draw order (k <= n; rejection, fast when k << n)."""
+    r = rng.random
     if 2 * k > n:
         pool = list(range(n))
         for i in range(k):
-            j = i + int(rng.random() * (n - i))
+            j = i + int(r() * (n - i))
             pool[i], pool[j] = pool[j], pool[i]
         return pool[:k]
-    seen: set[int] = set()
-    out = []
-    r = rng.random
+    out: list[int] = []
     while len(out) < k:
         v = int(r() * n)
-        if v not in seen:
-            seen.add(v)
+        if v not in out:  # k is a few frames at most: a list beats a set here
             out.append(v)
     return out
 
@@ -98,20 +99,32 @@ def segment(t: int, frames: int) -> int:
     return min(3 * t // frames, 2)
 
 
+_BY_SEGMENT: dict[int, list[list[int]]] = {}
+
+
+def frames_by_segment(frames: int) -> list[list[int]]:
+    """The frames (0-based) of each third of the video, [beginning, middle, end]; cached per frame count."""
+    got = _BY_SEGMENT.get(frames)
+    if got is None:
+        got = _BY_SEGMENT[frames] = [[t for t in range(frames) if segment(t, frames) == s] for s in range(3)]
+    return got
+
+
 def _distinct_frames(rng: random.Random, pool: Pool, k: int) -> tuple[list[int], list[str]]:
     """k caption indices with pairwise different key phrases: (caption indices, phrases).
 
     Captions are drawn uniformly and redrawn on a repeated phrase (cheap when phrases are many);
     when phrases are few, a phrase is drawn first and then one of its captions.
     """
-    phrase_of, phrases, r = pool.phrase_of, pool.phrases, rng.random
-    n = len(phrase_of)
+    phrases, r = pool.phrases, rng.random
     if 4 * k <= len(phrases):
+        phrase_text = pool.phrase_text
+        n = len(phrase_text)
         for _ in range(16):
             caps = [int(r() * n) for _ in range(k)]
-            pids = list(map(phrase_of.__getitem__, caps))
-            if len(set(pids)) == k:
-                return caps, list(map(phrases.__getitem__, pids))
+            phr = list(map(phrase_text.__getitem__, caps))
+            if len(set(phr)) == k:  # distinct phrase ids <=> distinct phrase strings
+                return caps, phr
     caps, phr = [], []
     by = pool.by_phrase
     for pid in pick_distinct(rng, len(by), k):
@@ -137,22 +150,23 @@ _Q_ORDER = {
 _LABELS = [f"({i + 1})" for i in range(MAX_ORDER_ITEMS)]
 
 
-def _sentence(ph: list[str]) -> str:
+def _sentence(ph: tuple[str, ...]) -> str:
     return "First " + ", then ".join(ph[:-1]) + f", and finally {ph[-1]}."
 
 
 def build_order(rng: random.Random, pool: Pool, frames: int, subtask: str) -> Item:
+    r = rng.random  # int(r() * n): uniform in [0, n) (see `below`)
     caps, phr = _distinct_frames(rng, pool, frames)
     k = min(frames, MAX_ORDER_ITEMS)
     pos = sorted(pick_distinct(rng, frames, k)) if frames > k else list(range(frames))
     items = [phr[p] for p in pos] if frames > k else phr  # in temporal order
     allp = _PERMS[k]
     perms = [_IDENTITY[k]] + [allp[j] for j in pick_distinct(rng, len(allp), 3)]
-    q = _Q_ORDER[subtask][below(rng, 3)]
+    q = _Q_ORDER[subtask][int(r() * 3)]
     if subtask == "phrase":
-        opts = [", ".join([items[j] for j in p]) for p in perms]
+        opts = [", ".join(p(items)) for p in perms]
     elif subtask == "sentence":
-        opts = [_sentence([items[j] for j in p]) for p in perms]
+        opts = [_sentence(p(items)) for p in perms]
     else:
         shown = list(range(k))
         shuffle(rng, shown)  # shown[s] = temporal index of the item listed as (s+1)
@@ -160,13 +174,40 @@ def build_order(rng: random.Random, pool: Pool, frames: int, subtask: str) -> It
         for pos_, t in enumerate(shown):
             label[t] = _LABELS[pos_]
         q = q.format(items=" ".join([f"{_LABELS[s_]} {items[t]}" for s_, t in enumerate(shown)]))
-        opts = ["".join([label[j] for j in p]) for p in perms]
+        opts = ["".join(p(label)) for p in perms]
     return Item(caps, q, opts, tuple(items))
 
 
 # ---------------------------------------------------------------- attribute change
 _Q_ATTR = ("How does the {noun} change in the video?", "What happens to the {noun} over time?",
            "Which option best describes the change in {noun}?")
+_Q_ATTR_OF = [tuple(q.format(noun=g.noun) for q in _Q_ATTR) for g in lexicon.GROUPS]  # per group, formatted
+
+
+def _direction_options(grp: lexicon.Group) -> dict[int, tuple[str, ...]]:
+    """want (1 up, 0 unchanged, -1 down) -> the direction options, correct first."""
+    texts = {1: f"it becomes {grp.up}", 0: "it remains unchanged", -1: f"it becomes {grp.down}"}
+    return {want: (texts[want],) + tuple(texts[w] for w in (1, 0, -1) if w != want) for want in (1, 0, -1)}
+
+
+_DIRECTION_OPTS = [_direction_options(g) for g in lexicon.GROUPS]
+# (group, form, value, new value) -> _from_to_options(...); a few hundred entries at most (the lexicon's)
+_FROM_TO: dict[tuple[int, int, int, int], tuple] = {}
+
+
+def _from_to_options(m: lexicon.Match, v: int) -> tuple[str, list[str], tuple]:
+    """(correct option, all distractors, keys) of the change from m's value to v."""
+    key = (m.group, m.form, m.value, v)
+    got = _FROM_TO.get(key)
+    if got is None:
+        grp = lexicon.GROUPS[m.group]
+        form = grp.forms[m.form]
+        x, y = form[m.value], form[v]
+        others = [w for w in form if w not in (x, y)]
+        dis = [f"from {y} to {x}", f"it stays {x}", f"it stays {y}"]
+        dis += [f"from {x} to {z}" for z in others] + [f"from {z} to {y}" for z in others]
+        got = _FROM_TO[key] = (f"from {x} to {y}", dis, (grp.name, x, y, 1))
+    return got
 
 
 def _pick_edit(rng: random.Random, pool: Pool, rows: list, want: int | None = None):
@@ -202,12 +243,13 @@ def _pick_edit(rng: random.Random, pool: Pool, rows: list, want: int | None = No
 
 
 def build_attribute(rng: random.Random, pool: Pool, frames: int, subtask: str) -> Item:
-    cut = 1 + below(rng, frames - 1)  # first frame that shows the new value
+    r = rng.random  # int(r() * n): uniform in [0, n) (see `below`)
+    cut = 1 + int(r() * (frames - 1))  # first frame that shows the new value
     if subtask == "direction":
-        want = (1, 0, -1)[below(rng, 3)]
+        want = (1, 0, -1)[int(r() * 3)]
         if want == 0:  # no change: the same caption in every frame
-            ci, ms = pool.ordinal[below(rng, len(pool.ordinal))]
-            m = ms[below(rng, len(ms))]
+            ci, ms = pool.ordinal[int(r() * len(pool.ordinal))]
+            m = ms[int(r() * len(ms))]
             cap = new = ci
             v = m.value
         else:
@@ -217,25 +259,17 @@ def build_attribute(rng: random.Random, pool: Pool, frames: int, subtask: str) -
                                 "edited; drop `attribute` from the mix or use a larger corpus")
             cap, m, v, new = got
             want = 1 if v > m.value else -1
-        grp = lexicon.GROUPS[m.group]
-        texts = {1: f"it becomes {grp.up}", 0: "it remains unchanged", -1: f"it becomes {grp.down}"}
-        opts = [texts[want]] + [texts[w] for w in (1, 0, -1) if w != want]
-        keys = (grp.name, lexicon.plain(m, m.value), lexicon.plain(m, v), want)
+        opts = list(_DIRECTION_OPTS[m.group][want])
+        keys = (lexicon.GROUPS[m.group].name, lexicon.plain(m, m.value), lexicon.plain(m, v), want)
     else:
         got = _pick_edit(rng, pool, pool.attr)
         if not got:
             raise UserError(f"the {pool.name} split has no attribute word that can be edited; drop `attribute` "
                             "from the mix or use a larger corpus")
         cap, m, v, new = got
-        grp = lexicon.GROUPS[m.group]
-        form = grp.forms[m.form]
-        x, y = form[m.value], form[v]
-        others = [w for w in form if w not in (x, y)]
-        dis = [f"from {y} to {x}", f"it stays {x}", f"it stays {y}"]
-        dis += [f"from {x} to {z}" for z in others] + [f"from {z} to {y}" for z in others]
-        opts = [f"from {x} to {y}"] + [dis[j] for j in pick_distinct(rng, len(dis), 3)]
-        keys = (grp.name, x, y, 1)
-    q = _Q_ATTR[below(rng, 3)].format(noun=grp.noun)
+        right, dis, keys = _from_to_options(m, v)
+        opts = [right] + [dis[j] for j in pick_distinct(rng, len(dis), 3)]
+    q = _Q_ATTR_OF[m.group][int(r() * 3)]
     return Item([cap] * cut + [new] * (frames - cut), q, opts, keys + (cut,))
 
 
@@ -247,25 +281,23 @@ _Q_REF_ANCHOR = ("What appears right {rel} {anchor}?", "Which object is shown im
 
 
 def build_referring(rng: random.Random, pool: Pool, frames: int, subtask: str) -> Item:
+    r = rng.random  # int(r() * n): uniform in [0, n) (see `below`)
     caps, phr = _distinct_frames(rng, pool, frames + 1)
     caps, absent = caps[:frames], phr[frames]
     phr = phr[:frames]
     if subtask == "segment":
-        s = below(rng, 3)
-        by_seg: list[list[int]] = [[], [], []]
-        for t in range(frames):
-            by_seg[segment(t, frames)].append(t)
-        pick = [by_seg[j][below(rng, len(by_seg[j]))] for j in range(3)]
+        s = int(r() * 3)
+        pick = [ts[int(r() * len(ts))] for ts in frames_by_segment(frames)]
         opts = [phr[pick[s]]] + [phr[pick[j]] for j in range(3) if j != s] + [absent]
         seg = SEGMENT_TEXT[s]
-        q = _Q_REF_SEG[below(rng, 3)].format(seg=seg, Seg=seg[0].upper() + seg[1:])
+        q = _Q_REF_SEG[int(r() * 3)].format(seg=seg, Seg=seg[0].upper() + seg[1:])
         keys = (s,)
     else:
-        a = 1 + below(rng, frames - 2)
-        after = rng.random() < 0.5
+        a = 1 + int(r() * (frames - 2))
+        after = r() < 0.5
         right, wrong = (a + 1, a - 1) if after else (a - 1, a + 1)
         opts = [phr[right], phr[wrong], phr[a], absent]
-        q = _Q_REF_ANCHOR[below(rng, 3)].format(rel="after" if after else "before", anchor=phr[a])
+        q = _Q_REF_ANCHOR[int(r() * 3)].format(rel="after" if after else "before", anchor=phr[a])
         keys = (a, after)
     return Item(caps, q, opts, keys + (absent,))
 
@@ -275,22 +307,26 @@ _Q_GROUND_SEG = ("When does {x} appear in the video?", "Where in the video is {x
                  "At what point of the video can {x} be seen?")
 _Q_GROUND_FRAME = ("In which frame does {x} appear?", "Which keyframe shows {x}?",
                    "{X} is described in which frame?")
+# segment s -> the options, correct first
+_GROUND_SEG_OPTS = [(SEGMENT_TEXT[s],) + tuple(SEGMENT_TEXT[j] for j in range(3) if j != s) + (ABSENT,)
+                    for s in range(3)]
 
 
 def build_grounding(rng: random.Random, pool: Pool, frames: int, subtask: str) -> Item:
+    r = rng.random  # int(r() * n): uniform in [0, n) (see `below`)
     caps, phr = _distinct_frames(rng, pool, frames)
-    t = below(rng, frames)
+    t = int(r() * frames)
     x = phr[t]
     fill = {"x": x, "X": x[0].upper() + x[1:]}
     if subtask == "segment":
         s = segment(t, frames)
-        opts = [SEGMENT_TEXT[s]] + [SEGMENT_TEXT[j] for j in range(3) if j != s] + [ABSENT]
-        q = _Q_GROUND_SEG[below(rng, 3)].format(**fill)
+        opts = list(_GROUND_SEG_OPTS[s])
+        q = _Q_GROUND_SEG[int(r() * 3)].format(**fill)
     else:
         others = [u + (u >= t) for u in pick_distinct(rng, frames - 1, min(3, frames - 1))]
         opts = [f"frame {t + 1}"] + [f"frame {u + 1}" for u in others]
         opts += [ABSENT] * (4 - len(opts))
-        q = _Q_GROUND_FRAME[below(rng, 3)].format(**fill)
+        q = _Q_GROUND_FRAME[int(r() * 3)].format(**fill)
     return Item(caps, q, opts, (t,))
 
 

@@ -77,11 +77,13 @@ class Pool:
     salt: bytes
     probe_permille: int
     text: list[str] = field(default_factory=list)  # captions, then edited captions (see intern)
+    phrase_text: list[str] = field(default_factory=list)  # caption index -> its phrase, phrases[phrase_of[i]]
     _edits: dict[str, int] = field(default_factory=dict)
     edits: dict[tuple[int, int, int], int] = field(default_factory=dict)  # (caption, match start, value) -> text index or -1
 
     def __post_init__(self):
         self.text = list(self.captions)
+        self.phrase_text = [self.phrases[p] for p in self.phrase_of]
 
     def intern(self, caption: str) -> int:
         """Index of an edited caption in `text` (added on first use)."""
@@ -98,6 +100,7 @@ class Pool:
 
 def _make_pool(name: str, captions: list[str], salt: bytes, permille: int) -> Pool:
     phrase_ids: dict[str, int] = {}
+    phrases: list[str] = []  # as first seen
     by_phrase: list[list[int]] = []
     phrase_of: list[int] = []
     for i, c in enumerate(captions):
@@ -105,9 +108,9 @@ def _make_pool(name: str, captions: list[str], salt: bytes, permille: int) -> Po
         pid = phrase_ids.setdefault(p.lower(), len(by_phrase))
         if pid == len(by_phrase):
             by_phrase.append([])
+            phrases.append(p)
         by_phrase[pid].append(i)
         phrase_of.append(pid)
-    phrases = [key_phrase(captions[idx[0]]) for idx in by_phrase]
     attr, ordinal = [], []
     for ci, c in enumerate(captions):
         ms = tuple(lexicon.find_attributes(c))

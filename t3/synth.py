@@ -21,6 +21,7 @@ import itertools
 import random
 import zlib
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from ablate.core import UserError
@@ -135,14 +136,28 @@ def schedule(mix: dict[str, float], n: int, subtasks: dict[str, tuple[str, ...]]
 
 MAX_OPTIONS = 4
 _PAD = {m: [None] * (MAX_OPTIONS - m) for m in range(1, MAX_OPTIONS)}
-# intro, captions, question, options..., closing: the layout of t3.layout.text_video_prompt
-_PROMPT_FMT = {m: "{}\n\nCaptions:\n{}\nQuestion: {}\n" + "".join(f"({LETTERS[j]}) {{}}\n" for j in range(m)) + "{}"
-               for m in (2, 3, 4)}
 _LETTER_PERMS = {m: list(itertools.permutations(range(m))) for m in (1, 2, 3, 4)}
 
 
+def _letter_order(m: int, pos: int, dperm: tuple[int, ...]):
+    """A getter: builder options (correct first) -> the options in letter order, the distractors in
+    the order `dperm` and the correct one at letter `pos`."""
+    order = [1 + j for j in dperm]
+    order.insert(pos, 0)
+    return itemgetter(*order)
+
+
+# _IN_LETTER_ORDER[m][pos][d]: the getter for m options, correct at letter pos, distractor permutation d
+_IN_LETTER_ORDER = {m: [[_letter_order(m, pos, dp) for dp in _LETTER_PERMS[m - 1]] for pos in range(m)]
+                    for m in (2, 3, 4)}
+
+
 def generate(pool, spec: SynthSpec, split: str, n: int) -> dict[str, list]:
-    """Build n samples from a pool as columns (lists); see the module docstring for the guarantees."""
+    """Build n samples from a pool as columns (lists); see the module docstring for the guarantees.
+
+    Only the per-sample choices are made here; the prompt strings are assembled column-wise in _frame
+    (formatting them here was a fifth of the run time).
+    """
     frames = spec.n_frames
     need = frames + 1 if "referring" in spec.mix else frames
     if len(pool.by_phrase) < need:
@@ -155,15 +170,13 @@ def generate(pool, spec: SynthSpec, split: str, n: int) -> dict[str, list]:
                             "(colour, size, lighting, ...), so the attribute family cannot be built")
         if not pool.ordinal:
             subtasks["attribute"] = ("from_to",)
-    cols: dict[str, list] = {k: [] for k in ("task", "subtask", "user", "assistant", "answer", "options_flat",
-                                              "frames_flat")}
-    a_task, a_sub, a_user, a_asst, a_ans = (cols[k].append for k in ("task", "subtask", "user", "assistant", "answer"))
+    names = ("task", "subtask", "question", "correct", "answer", "intro", "closing", "options_flat", "frames_flat")
+    cols: dict[str, list] = {k: [] for k in names}
+    a_task, a_sub, a_q, a_correct, a_ans, a_intro, a_close = (cols[k].append for k in names[:7])
     o_flat, f_flat = cols["options_flat"], cols["frames_flat"]
     rng = random.Random()
     rand = rng.random
-    get_text = pool.text.__getitem__
     n_intro, n_close = len(INTROS), len(CLOSINGS)
-    prefix = "t3" if split == "train" else "probe"
     # per (family, subtask) state, indexed by the schedule's `si`: builder, option count, letter salt
     pairs = [(f, sb) for f in spec.mix for sb in subtasks[f]]
     builder = [FAMILIES[f].build for f, _ in pairs]
@@ -179,23 +192,20 @@ def generate(pool, spec: SynthSpec, split: str, n: int) -> dict[str, list]:
             perms = _LETTER_PERMS[m]
             perm_of[si] = perms[_mix64(salt[si] + k // m) % len(perms)]
         pos = perm_of[si][k % m]
-        # distractors in a random order, the correct option inserted at its scheduled letter
-        dperms = _LETTER_PERMS[m - 1]
-        rest = [options[1 + j] for j in dperms[int(rand() * len(dperms))]]
-        rest.insert(pos, options[0])
-        # == t3.layout.text_video_prompt(...), inlined because this loop is the hot path (tested equal)
-        a_user(_PROMPT_FMT[m].format(INTROS[int(rand() * n_intro)], "\n".join(map(get_text, frame_ids)), question,
-                                     *rest, CLOSINGS[int(rand() * n_close)]))
-        letter = LETTERS[pos]
-        a_asst(f"({letter}) {options[0]}")
-        a_ans(letter)
-        o_flat += rest
+        # the options in letter order: distractors in a random order, the correct one at its scheduled letter
+        getters = _IN_LETTER_ORDER[m][pos]
+        o_flat += getters[int(rand() * len(getters))](options)
         if m < MAX_OPTIONS:
             o_flat += _PAD[m]
+        a_intro(int(rand() * n_intro))  # which paraphrase of the prompt's first and last line
+        a_close(int(rand() * n_close))
+        a_ans(LETTERS[pos])
+        a_correct(options[0])
+        a_q(question)
         f_flat += frame_ids
         a_task(fam)
         a_sub(sub)
-    cols["id_prefix"] = prefix  # ids are "<prefix>-0000042", made column-wise in _frame
+    cols["id_prefix"] = "t3" if split == "train" else "probe"  # ids are "<prefix>-0000042", made in _frame
     cols["text"] = pool.text
     return cols
 
@@ -203,10 +213,11 @@ def generate(pool, spec: SynthSpec, split: str, n: int) -> dict[str, list]:
 def _frame(cols: dict[str, list], n_frames: int):
     """Columns (lists) -> the Parquet table.
 
-    List columns are built from flat columns reshaped to fixed width (options padded to 4 with nulls,
-    then dropped; captions gathered from the pool's text by frame index): building them from Python
-    lists of lists costs more than generating the samples. No pyarrow/numpy: their imports alone
-    cost a tenth of a 200k-sample run.
+    Everything is built column-wise by Polars from the flat lists: list columns from flat columns
+    reshaped to fixed width (options padded to 4 with nulls, then dropped; captions gathered from the
+    pool's text by frame index), and the prompt strings by concatenating columns. Building them in
+    Python (lists of lists, str.format per sample) costs more than generating the samples. No
+    pyarrow/numpy: their imports alone cost a tenth of a 200k-sample run.
     """
     import polars as pl
 
@@ -216,48 +227,70 @@ def _frame(cols: dict[str, list], n_frames: int):
         return pl.DataFrame(schema={"id": pl.String, "task": pl.String, "subtask": pl.String, "messages": msg_type,
                                     "options": pl.List(pl.String), "answer": pl.String,
                                     "captions": pl.List(pl.String), "n_frames": pl.Int64})
-    content: list = [None] * (2 * n)  # user_0, assistant_0, user_1, ...: pointer copies, one Series copy
-    content[0::2] = cols["user"]
-    content[1::2] = cols["assistant"]
-    turns = pl.select(
-        role=pl.when(pl.int_range(2 * n, dtype=pl.Int64) % 2 == 0).then(pl.lit("user")).otherwise(pl.lit("assistant")),
-        content=pl.Series(content, dtype=pl.String),
-    )
-    text = pl.Series(cols["text"], dtype=pl.String)
-    return pl.DataFrame(
-        [
-            pl.select((pl.lit(cols["id_prefix"] + "-") + pl.int_range(n, dtype=pl.Int64).cast(pl.String)
-                       .str.zfill(7)).alias("id")).to_series(),
-            pl.Series("task", cols["task"], dtype=pl.String),
-            pl.Series("subtask", cols["subtask"], dtype=pl.String),
-            turns.to_struct("messages").reshape((n, 2)).cast(msg_type),
-            pl.Series("options", cols["options_flat"], dtype=pl.String).reshape((n, MAX_OPTIONS))
-            .cast(pl.List(pl.String)).list.drop_nulls(),
-            pl.Series("answer", cols["answer"], dtype=pl.String),
-            text.gather(pl.Series(cols["frames_flat"], dtype=pl.UInt32)).reshape((n, n_frames))
-            .cast(pl.List(pl.String)).alias("captions"),
-            pl.Series("n_frames", [n_frames] * n, dtype=pl.Int64),
-        ]
-    )
 
+    def strings(name: str) -> pl.Series:
+        return pl.Series(name, cols[name], dtype=pl.String)
 
-def ids(cols: dict[str, list]) -> list[str]:
-    """The sample ids, "t3-0000000", ... (train) or "probe-0000000", ... (probe)."""
-    return [f"{cols['id_prefix']}-{i:07d}" for i in range(len(cols["answer"]))]
+    def pick(table, name: str) -> pl.Series:  # table[j] for each index j in cols[name]
+        return pl.Series(name, table, dtype=pl.String).gather(pl.Series(cols[name], dtype=pl.UInt32))
+
+    parts = pl.DataFrame([
+        strings("task"), strings("subtask"), strings("question"), strings("correct"), strings("answer"),
+        pick(INTROS, "intro"), pick(CLOSINGS, "closing"),
+        strings("options_flat").reshape((n, MAX_OPTIONS)).alias("options"),  # Array(String, 4), nulls pad
+        pick(cols["text"], "frames_flat").reshape((n, n_frames)).alias("captions"),  # Array(String, n_frames)
+    ])
+    opts, caps = pl.col("options"), pl.col("captions")
+    # == t3.layout.text_video_prompt(captions, question, options, intro, closing) (tested equal), as one
+    # concatenation of columns (each intermediate string column costs a copy): intro, captions one per
+    # line, question, "(A) option" lines, closing. A padding option (null) nulls its line, which the
+    # outer concatenation skips.
+    option_lines = [pl.concat_str([pl.lit(f"({LETTERS[j]}) "), opts.arr.get(j), pl.lit("\n")])
+                    for j in range(MAX_OPTIONS)]
+    user = pl.concat_str([pl.col("intro"), pl.lit("\n\nCaptions:\n")]
+                         + [x for t in range(n_frames) for x in (caps.arr.get(t), pl.lit("\n"))]
+                         + [pl.lit("Question: "), pl.col("question"), pl.lit("\n"), *option_lines, pl.col("closing")],
+                         ignore_nulls=True)
+    assistant = pl.concat_str([pl.lit("("), pl.col("answer"), pl.lit(") "), pl.col("correct")])  # == answer_text
+    turns = parts.select(user=user, assistant=assistant)
+    # messages: the 2n turns user_0, assistant_0, user_1, ... reshaped to n rows of 2 (a concat_list
+    # of two struct columns is 10x slower). Rechunked first: a gather from two chunks copies the strings,
+    # from one it only moves their 16-byte views.
+    j = pl.int_range(2 * n, dtype=pl.Int64)
+    content = (pl.concat([turns["user"], turns["assistant"]]).rechunk()
+               .gather(pl.select(j // 2 + j % 2 * n).to_series()))
+    messages = pl.select(role=pl.when(j % 2 == 0).then(pl.lit("user")).otherwise(pl.lit("assistant")),
+                         content=content).to_struct("messages").reshape((n, 2)).cast(msg_type)
+    return parts.select(
+        id=pl.lit(cols["id_prefix"] + "-") + pl.int_range(n, dtype=pl.Int64).cast(pl.String).str.zfill(7),
+        task="task",
+        subtask="subtask",
+        messages=pl.lit(messages),
+        options=opts.arr.to_list().list.drop_nulls(),
+        answer="answer",
+        captions=caps.arr.to_list(),
+        n_frames=pl.lit(n_frames, dtype=pl.Int64),
+    )
 
 
 def counts(cols: dict[str, list]) -> dict:
     """Counts per family, subtask and letter (for the manifest and the CLI's summary table)."""
     from collections import Counter
 
-    per_fl = Counter(zip(cols["task"], cols["answer"]))
-    fams = sorted(set(cols["task"]))
+    per_item = Counter(zip(cols["task"], cols["subtask"], cols["answer"]))  # one pass; the rest sums it
+    per_family, per_subtask, per_letter, per_fl = Counter(), Counter(), Counter(), Counter()
+    for (task, sub, letter), c in per_item.items():
+        per_family[task] += c
+        per_subtask[task, sub] += c
+        per_letter[letter] += c
+        per_fl[task, letter] += c
     return {
         "n": len(cols["answer"]),
-        "per_family": dict(sorted(Counter(cols["task"]).items())),
-        "per_subtask": {f"{a}/{b}": c for (a, b), c in sorted(Counter(zip(cols["task"], cols["subtask"])).items())},
-        "per_letter": dict(sorted(Counter(cols["answer"]).items())),
-        "per_family_letter": {f: {l: c for (ff, l), c in sorted(per_fl.items()) if ff == f} for f in fams},
+        "per_family": dict(sorted(per_family.items())),
+        "per_subtask": {f"{a}/{b}": c for (a, b), c in sorted(per_subtask.items())},
+        "per_letter": dict(sorted(per_letter.items())),
+        "per_family_letter": {f: {l: c for (ff, l), c in sorted(per_fl.items()) if ff == f}
+                              for f in sorted(per_family)},
     }
 
 
@@ -327,11 +360,15 @@ def synthesize(corpus, out, spec: SynthSpec, corpus_format: str = "auto", captio
     with atomic_dir(out, overwrite=True) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it 0700; the result is shared like any output directory
         for name, cols in (("train", train), ("probe", probe or empty)):
-            _frame(cols, spec.n_frames).write_parquet(tmp / f"{name}.parquet", compression="lz4",
-                                                      statistics=False)
+            df = _frame(cols, spec.n_frames)
+            df.write_parquet(tmp / f"{name}.parquet", compression="lz4", statistics=False)
             if "llava" in export:
+                import polars as pl
+
+                turns = df.select("id", user=pl.col("messages").list.get(0).struct.field("content"),
+                                  assistant=pl.col("messages").list.get(1).struct.field("content"))
                 rows = [{"id": i, "conversations": [{"from": "human", "value": u}, {"from": "gpt", "value": a}]}
-                        for i, u, a in zip(ids(cols), cols["user"], cols["assistant"])]
+                        for i, u, a in turns.iter_rows()]
                 (tmp / f"{name}_llava.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
         write_json(tmp / "manifest.json", manifest)
     return manifest
