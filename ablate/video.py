@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ablate.core import cache_root, file_sha256
 
-FRAMES_VERSION = 1  # bump when sampling or resizing changes
+if TYPE_CHECKING:
+    import numpy as np
+
+FRAMES_VERSION = 2  # bump when sampling or resizing changes
 
 
 class VideoError(Exception):
@@ -54,8 +56,8 @@ def video_hash(path: Path) -> str:
 
 
 def _decode(path: Path, frames: int, size: int) -> np.ndarray:
-    import cv2
     import decord
+    import numpy as np
 
     try:
         vr = decord.VideoReader(str(path), num_threads=1)
@@ -68,11 +70,15 @@ def _decode(path: Path, frames: int, size: int) -> np.ndarray:
         raise
     except Exception as e:  # noqa: BLE001 (decord raises DECORDError / RuntimeError for bad files)
         raise VideoError(f"cannot decode video {path.name}: {type(e).__name__}: {str(e)[:200]}") from None
-    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in arr]).astype(np.uint8)
+    from ablate.base.embed import resize_frames  # the resize the base was pretrained with
+
+    return resize_frames(arr.astype(np.uint8), size)
 
 
 def load_frames(path: Path, frames: int, size: int, vhash: str | None = None) -> np.ndarray:
     """uint8 [frames, size, size, 3], from the disk cache when this video was decoded before."""
+    import numpy as np
+
     vhash = vhash or video_hash(path)
     f = cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-{size}-v{FRAMES_VERSION}.npy"
     if f.exists():

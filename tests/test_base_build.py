@@ -15,8 +15,9 @@ def test_layout_and_manifest(micro_base):
         assert (root / d).is_dir(), d
     m = read_json(root / "manifest.json")
     assert m["hash"] == micro_base.hash and micro_base.kind == "llava"
-    assert m["sizes"]["tokens_per_frame"] == 16 and m["sizes"]["params_lm"] > 0
-    assert set(m["curves"]) == {"stage1_captions", "stage2_instructions"}
+    assert m["sizes"]["tokens_per_frame"] == 9 and m["sizes"]["params_lm"] > 0
+    assert set(m["curves"]) == {"stage0_vision", "stage1_captions", "stage2_instructions"}
+    assert set(m["curves"]["stage0_vision"]["heldout_patch_accuracy"]) == {"color", "shape", "size"}
     assert m["curves"]["stage1_captions"]["loss_last"] < m["curves"]["stage1_captions"]["loss_first"]
     assert {"caption", "describe_each_frame"} <= set(m["heldout"])
 
@@ -57,6 +58,29 @@ def test_tokenizer_chat_template_and_prompts(micro_base):
     # answer-format words are whole tokens, not spelled out byte by byte
     for w in ("(A)", " yes", " no", "A."):
         assert len(tok.tokenize(w)) <= 3, w
+
+
+def test_every_loader_tokenises_like_pretraining(micro_base):
+    """lm/ loads as a Qwen2Tokenizer (TRL, vLLM), full/ as the generic backend, pretraining used the
+    in-memory tokenizer: all three must give the same ids, or serving sees text pretraining never saw."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    from ablate.base.data import tokenizer_corpus
+    from ablate.base.prompts import chat_text, video_user_text
+    from ablate.base.tokenizer import train_tokenizer
+
+    texts = tokenizer_corpus(random.Random(5), 60, 4)
+    lm = AutoTokenizer.from_pretrained(micro_base.lm_dir)
+    full = AutoTokenizer.from_pretrained(micro_base.full_dir)
+    fresh = train_tokenizer(tokenizer_corpus(random.Random(0), 400, 4), 512)  # what micro pretraining used
+    assert type(lm).__name__ == "Qwen2Tokenizer" and len(fresh) == len(lm)
+    texts += [chat_text(lm, video_user_text(8, "Describe frame 12.")), "Frame 10: a café,  two  spaces\n\nand 3.5 x 42 (B) it's"]
+    for t in texts:
+        ids = lm(t, add_special_tokens=False)["input_ids"]
+        assert full(t, add_special_tokens=False)["input_ids"] == ids, t
+        assert fresh(t, add_special_tokens=False)["input_ids"] == ids, t
 
 
 def test_cache_hit_is_instant_and_hash_follows_config(micro_base):

@@ -64,3 +64,46 @@ def test_batches_are_homogeneous_and_captions_true():
         scores = caption_scores(caption(scene, random.Random(i)), scene)
         assert scores["color"] and scores["shape"] and scores["position"], caption(scene, random.Random(i))
     assert stage1_sample(random.Random(0), 8).task == "caption"
+
+
+def test_stage0_patch_labels_follow_pixels():
+    """Each object's colour/shape/size label sits in the patch holding its centre; empty patches are 0."""
+    from ablate.base.data import patch_labels, stage0_batch
+    from ablate.world.scene import COLOR_NAMES, POSITIONS, Obj, Scene
+
+    scene = Scene(objects=(Obj("star", "blue", "large", "top right"), Obj("circle", "red", "small", "bottom left", dx=0.4)),
+                  lighting="dim")
+    lab, light = patch_labels(scene, 64, 3)
+    assert light == 0 and lab.shape == (3, 9)
+    assert COLOR_NAMES[lab[0, POSITIONS.index("top right")] - 1] == "blue"
+    assert COLOR_NAMES[lab[0, POSITIONS.index("bottom left")] - 1] == "red"  # shifted, but its centre stays in the cell
+    assert (lab[:, [i for i, p in enumerate(POSITIONS) if p not in ("top right", "bottom left")]] == 0).all()
+    images, labels, lights = stage0_batch(random.Random(0), 64, 3, 16)
+    assert images.shape == (16, 64, 64, 3) and labels.shape == (16, 3, 9) and lights.shape == (16,)
+    assert (labels[:, 0] > 0).sum(1).min() >= 1  # every image has at least one object
+
+
+def test_frame_questions_name_one_frame():
+    rng = random.Random(3)
+    ss = [stage2_sample(rng, 8, 8, task="frame_question") for _ in range(60)]
+    for s in ss:
+        assert s.task.startswith("frame_") and s.user.startswith("Frame 1: <image>\n")
+        k = int(re.search(r"frame (\d+)", s.user.split("\n", len(s.images))[-1]).group(1))
+        assert 1 <= k <= len(s.images)
+    assert {s.task for s in ss} >= {"frame_attr_yes_no", "frame_caption_match"}
+
+
+def test_stage1_captions_name_objects_in_reading_order():
+    from ablate.world.captions import caption
+    from ablate.world.scene import POSITIONS, sample_scene
+
+    checked = 0
+    for i in range(200):
+        scene = sample_scene(random.Random(i), n_objects=3)
+        if len({o.color for o in scene.objects}) < 3:
+            continue
+        text = caption(scene, random.Random(i), grid_order=True)
+        by_grid = sorted(scene.objects, key=lambda o: POSITIONS.index(o.position))
+        assert [text.index(f" {o.color}") for o in by_grid] == sorted(text.index(f" {o.color}") for o in by_grid), text
+        checked += 1
+    assert checked > 50

@@ -27,16 +27,16 @@ def test_encode_matches_llava_image_features(parts):
     import torch
 
     enc, full, _, proc, frames = parts
-    assert enc.frame_size == 64 and enc.tokens_per_frame == 16
+    assert enc.frame_size == 48 and enc.tokens_per_frame == 9
     feats = enc.encode(frames)
-    assert tuple(feats.shape) == (4, 16, full.config.text_config.hidden_size)
+    assert tuple(feats.shape) == (4, 9, full.config.text_config.hidden_size)
     pv = proc.image_processor(images=list(frames), return_tensors="pt")["pixel_values"]
     with torch.no_grad():
         ref = full.model.get_image_features(pixel_values=pv, vision_feature_layer=-1,
                                             vision_feature_select_strategy="default").pooler_output
     assert torch.allclose(feats, torch.stack(list(ref)), atol=1e-5)
     # a frame of another size is resized, not rejected
-    assert tuple(enc.encode(np.zeros((2, 80, 80, 3), np.uint8)).shape) == (2, 16, feats.shape[-1])
+    assert tuple(enc.encode(np.zeros((2, 80, 80, 3), np.uint8)).shape) == (2, 9, feats.shape[-1])
 
 
 def test_prompt_embeds_splice_frames_at_placeholders(parts):
@@ -50,12 +50,18 @@ def test_prompt_embeds_splice_frames_at_placeholders(parts):
     ids = chat_token_ids(enc.tokenizer, user)
     feats = enc.encode(frames)
     emb = enc.prompt_embeds(feats, user)
-    assert tuple(emb.shape) == (len(ids) - 4 + 4 * 16, feats.shape[-1])
-    first = ids.index(enc.image_token_id)
-    assert torch.equal(emb[:first], enc.embed_tokens[torch.tensor(ids[:first])])
-    for k in range(4):  # placeholders are consecutive here: frame k occupies rows first+16k ...
-        assert torch.equal(emb[first + 16 * k: first + 16 * (k + 1)], feats[k])
-    assert torch.equal(emb[first + 64:], enc.embed_tokens[torch.tensor(ids[first + 4:])])
+    T = enc.tokens_per_frame
+    assert tuple(emb.shape) == (len(ids) - 4 + 4 * T, feats.shape[-1])
+    row = 0  # walk the ids: text tokens keep their embedding, the k-th placeholder becomes frame k's T rows
+    k = 0
+    for t in ids:
+        if t == enc.image_token_id:
+            assert torch.equal(emb[row:row + T], feats[k])
+            row, k = row + T, k + 1
+        else:
+            assert torch.equal(emb[row], enc.embed_tokens[t])
+            row += 1
+    assert k == 4 and row == emb.shape[0]
     with pytest.raises(UserError, match="placeholders"):
         enc.prompt_embeds(feats[:3], user)
 
@@ -85,7 +91,7 @@ def test_preprocess_matches_saved_processor(parts):
 
     enc, _, _, proc, frames = parts
     pv = proc.image_processor(images=list(frames), return_tensors="np")["pixel_values"]
-    np.testing.assert_allclose(preprocess(frames, 64, enc.mean, enc.std), pv, atol=1e-5)
+    np.testing.assert_allclose(preprocess(frames, enc.frame_size, enc.mean, enc.std), pv, atol=1e-5)
 
 
 def test_hf_generate_batched_matches_single(micro_base, parts):

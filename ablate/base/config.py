@@ -2,7 +2,7 @@
 
     >>> from ablate.base.config import CONFIGS
     >>> CONFIGS["tiny"].tokens_per_frame
-    16
+    9
 
 Every field is hashed into the base model's identity (see `ablate.base.build`), so changing any
 value builds a new model under a new cache key. Sizes were chosen by measuring LoRA
@@ -17,9 +17,11 @@ from dataclasses import dataclass, replace
 @dataclass(frozen=True)
 class BaseConfig:
     name: str
-    # vision side: a CLIP-like ViT on square frames; one token per patch (CLS dropped)
-    frame_size: int = 64
+    # vision side: a CLIP-like ViT on square frames; one token per patch (CLS dropped).
+    # 48 px frames in 16 px patches give 3x3 patches, one per cell of the world's 3x3 grid.
+    frame_size: int = 48
     patch_size: int = 16
+    render_size: int = 64  # the world renders (and encodes its videos) at 64 px; frames are resized to frame_size
     vision_hidden: int = 128
     vision_layers: int = 2
     vision_heads: int = 2
@@ -34,8 +36,11 @@ class BaseConfig:
     max_positions: int = 4096
     # pretraining
     tokenizer_captions: int = 20000  # generated captions the tokenizer is trained on
-    stage1_steps: int = 400  # single-image captioning
-    stage2_steps: int = 300  # non-temporal instructions (describe frame k / each frame / attributes)
+    stage0_steps: int = 1200  # vision tower: per-patch object attributes (the CLIP-pretraining analogue)
+    stage0_batch: int = 64
+    freeze_vision: bool = True  # stages 1-2 train projector + LM on the frozen tower, as LLaVA does
+    stage1_steps: int = 600  # single-image captioning
+    stage2_steps: int = 600  # non-temporal instructions (describe frame k / each frame / attributes)
     batch_size: int = 32
     clip_frames: int = 8  # frames per clip in stage 2
     lr: float = 2e-3
@@ -62,7 +67,7 @@ CONFIGS: dict[str, BaseConfig] = {
     # a few dozen steps: builds in seconds; formats and mechanics only, not quality
     "micro": BaseConfig(
         name="micro", vision_layers=1, layers=1, intermediate=128, vocab_size=512, tokenizer_captions=400,
-        stage1_steps=10, stage2_steps=6, batch_size=4, clip_frames=4, warmup=2,
+        stage0_steps=10, stage0_batch=8, stage1_steps=10, stage2_steps=6, batch_size=4, clip_frames=4, warmup=2,
         eval_images=4, eval_clips=2, eval_bench=0,
     ),
 }

@@ -6,11 +6,16 @@
     >>> s.images.shape, s.user.startswith("<image>")
     ((1, 64, 64, 3), True)
 
+Stage 0 pretrains the vision tower alone: `stage0_batch` gives rendered images with per-patch labels
+(the colour, shape and size of the object whose centre lies in the patch, and the lighting), the
+structured stand-in for the contrastive image-text pretraining that gives LLaVA its CLIP tower.
+
 A sample is (user text with one `<image>` per frame, assistant answer, frames). Stage 1 is single-image
-captioning (LLaVA's caption pretraining analogue, with the world's varied captions). Stage 2 teaches
+captioning (LLaVA's caption pretraining analogue, with the world's varied captions, objects named in
+reading order). Stage 2 teaches
 non-temporal instructions: describe frame k, describe each frame in order, and single-image attribute
 questions in every answer format the benchmarks use (open answer, TempCompass "A." options, T3 "(A)"
-options, yes/no, caption matching). Nothing here asks about order, change, before/after or
+options, yes/no, caption matching), about a single image or about frame k of a clip. Nothing here asks about order, change, before/after or
 beginning/end: that is what T3 text data must teach.
 """
 
@@ -43,13 +48,40 @@ class Sample:
     task: str
 
 
+def patch_labels(scene, render_size: int, grid: int) -> tuple[np.ndarray, int]:
+    """int64 [3, grid*grid] (colour, shape, size; 0 = no object centre in the patch) and the lighting index."""
+    from ablate.world.render import object_geometry
+    from ablate.world.scene import COLOR_NAMES, LIGHTING, SHAPES, SIZES
+
+    lab = np.zeros((3, grid * grid), np.int64)
+    for o in scene.objects:
+        cx, cy, _ = object_geometry(o, render_size)
+        col = min(grid - 1, max(0, int(cx * grid / render_size)))
+        row = min(grid - 1, max(0, int(cy * grid / render_size)))
+        i = row * grid + col
+        lab[:, i] = (1 + COLOR_NAMES.index(o.color), 1 + SHAPES.index(o.shape), 1 + SIZES.index(o.size))
+    return lab, LIGHTING.index(scene.lighting)
+
+
+def stage0_batch(rng: random.Random, size: int, grid: int, n: int):
+    """(uint8 images [n,S,S,3], labels [n,3,grid*grid], lighting [n]): half still scenes, half video frames."""
+    from ablate.world.render import render
+    from ablate.world.scene import sample_scene
+
+    scenes = [sample_scene(rng) if rng.random() < 0.5 else rng.choice(_clip(rng, 8)) for _ in range(n)]
+    labels = [patch_labels(sc, size, grid) for sc in scenes]
+    return (np.stack([render(sc, size) for sc in scenes]), np.stack([lab for lab, _ in labels]),
+            np.array([light for _, light in labels], np.int64))
+
+
 def stage1_sample(rng: random.Random, size: int) -> Sample:
     from ablate.world.captions import caption
     from ablate.world.render import render
     from ablate.world.scene import sample_scene
 
     scene = sample_scene(rng)
-    return Sample(IMAGE_TOKEN + "\n" + rng.choice(CAPTION_PROMPTS), caption(scene, rng), render(scene, size)[None], "caption")
+    return Sample(IMAGE_TOKEN + "\n" + rng.choice(CAPTION_PROMPTS), caption(scene, rng, grid_order=True),
+                  render(scene, size)[None], "caption")
 
 
 def describe_each_answer(scenes) -> str:
@@ -129,40 +161,58 @@ def _yes_no(rng: random.Random, scene) -> tuple[str, bool]:
     return f"Is the {o.color} {o.shape} at the {pos}?", yes
 
 
-def _single_image_question(rng, size):
+def _question(rng: random.Random, scene, other) -> tuple[str, str, str]:
+    """(question text, answer, task) about one scene, in one of the benchmarks' answer formats."""
     from ablate.world.captions import describe
-    from ablate.world.render import render
-    from ablate.world.scene import sample_scene
 
-    scene = sample_scene(rng)
-    img = render(scene, size)[None]
     fmt = rng.choice(("open", "tc_mc", "t3_mc", "yes_no", "yes_no", "caption_match"))
     if fmt == "caption_match":
-        other = sample_scene(rng)
         lines = [describe(scene), describe(other)]
         rng.shuffle(lines)
         label = rng.choice(("Caption", "Sentence", "Option"))
         tags = ["A", "B"] if label != "Option" else ["1", "2"]
         opts = [f"{label} {t}: {line}" for t, line in zip(tags, lines)]
         q = "Which caption matches the image?\n" + "\n".join(opts) + "\n" + TC_MC_CLOSE
-        return Sample(IMAGE_TOKEN + "\n" + q, opts[lines.index(describe(scene))], img, "caption_match")
+        return q, opts[lines.index(describe(scene))], "caption_match"
     question, right, wrong = _attribute_qa(rng, scene)
     if fmt == "open":
-        return Sample(IMAGE_TOKEN + "\n" + question, right, img, "attr_open")
+        return question, right, "attr_open"
     if fmt == "yes_no":
         q, yes = _yes_no(rng, scene)
-        return Sample(IMAGE_TOKEN + "\n" + q + "\n" + TC_YN_CLOSE, "yes" if yes else "no", img, "attr_yes_no")
+        return q + "\n" + TC_YN_CLOSE, "yes" if yes else "no", "attr_yes_no"
     opts = [right] + rng.sample(wrong, min(len(wrong), rng.choice((1, 2, 3))))
     rng.shuffle(opts)
     letter = LETTERS[opts.index(right)]
     if fmt == "tc_mc":
         q = question + "\n" + "\n".join(f"{LETTERS[i]}. {x}" for i, x in enumerate(opts)) + "\n" + TC_MC_CLOSE
-        return Sample(IMAGE_TOKEN + "\n" + q, f"{letter}. {right}", img, "attr_mc_tc")
+        return q, f"{letter}. {right}", "attr_mc_tc"
     q = f"Question: {question}\n" + "\n".join(f"({LETTERS[i]}) {x}" for i, x in enumerate(opts)) + "\n" + rng.choice(T3_CLOSES)
-    return Sample(IMAGE_TOKEN + "\n" + q, f"({letter}) {right}", img, "attr_mc_t3")
+    return q, f"({letter}) {right}", "attr_mc_t3"
 
 
-STAGE2_TASKS = {"caption": 0.2, "describe_frame": 0.25, "describe_each": 0.25, "question": 0.3}
+def _single_image_question(rng, size):
+    from ablate.world.render import render
+    from ablate.world.scene import sample_scene
+
+    scene = sample_scene(rng)
+    q, answer, task = _question(rng, scene, sample_scene(rng))
+    return Sample(IMAGE_TOKEN + "\n" + q, answer, render(scene, size)[None], task)
+
+
+def _frame_question(rng, size, n):
+    """A question about frame k of a clip (what is in one frame, never how frames relate in time)."""
+    from ablate.world.render import render_clip
+    from ablate.world.scene import sample_scene
+
+    scenes = _clip(rng, n)
+    k = rng.randint(1, n)
+    q, answer, task = _question(rng, scenes[k - 1], sample_scene(rng))
+    q = q.replace("the image", f"frame {k}") if "the image" in q else f"In frame {k}: {q}"
+    return Sample(video_user_text(n, q), answer, render_clip(scenes, size), "frame_" + task)
+
+
+STAGE2_TASKS = {"caption": 0.15, "describe_frame": 0.2, "describe_each": 0.25, "question": 0.2, "frame_question": 0.2}
+_CLIP_TASKS = {"describe_frame": _describe_frame, "describe_each": _describe_each, "frame_question": _frame_question}
 
 
 def stage2_sample(rng: random.Random, size: int, max_frames: int = 8, task: str | None = None,
@@ -175,7 +225,7 @@ def stage2_sample(rng: random.Random, size: int, max_frames: int = 8, task: str 
     if task == "question":
         return _single_image_question(rng, size)
     n = n_frames or (max_frames if rng.random() < 0.6 else rng.randint(3, max_frames))
-    return (_describe_frame if task == "describe_frame" else _describe_each)(rng, size, n)
+    return _CLIP_TASKS[task](rng, size, n)
 
 
 def stage2_batch(rng: random.Random, size: int, max_frames: int, batch_size: int) -> list[Sample]:

@@ -23,6 +23,19 @@ from ablate.base.prompts import IMAGE_TOKEN, chat_token_ids
 from ablate.core import UserError
 
 
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [T,H,W,3] -> uint8 [T,size,size,3] with PIL bicubic (CLIP's resize); unchanged if already that size.
+
+    Pretraining, held-out metrics and evaluation all resize through here, so the base sees frames of
+    a video exactly as it saw frames of its training images.
+    """
+    if frames.shape[1:3] == (size, size):
+        return frames
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).convert("RGB").resize((size, size), Image.BICUBIC)) for f in frames])
+
+
 def preprocess(frames: np.ndarray, size: int, mean, std) -> np.ndarray:
     """uint8 [T,H,W,3] -> float32 [T,3,size,size]: resize if needed (PIL bicubic), CLIP normalise."""
     frames = np.asarray(frames)
@@ -30,10 +43,7 @@ def preprocess(frames: np.ndarray, size: int, mean, std) -> np.ndarray:
         frames = frames[None]
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise UserError(f"frames must be uint8 [T,H,W,3], got shape {frames.shape}")
-    if frames.shape[1:3] != (size, size):
-        from PIL import Image
-
-        frames = np.stack([np.asarray(Image.fromarray(f).convert("RGB").resize((size, size), Image.BICUBIC)) for f in frames])
+    frames = resize_frames(frames, size)
     x = frames.astype(np.float32) * np.float32(1 / 255)
     x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

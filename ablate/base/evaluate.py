@@ -133,12 +133,12 @@ def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
 
     rng = random.Random(HELDOUT_SEED + cfg.seed)
     scenes = [sample_scene(rng) for _ in range(cfg.eval_images)]
-    replies = hf_generate(model, tokenizer, [("<image>\nDescribe the image.", render(s, cfg.frame_size)[None]) for s in scenes], 64)
+    replies = hf_generate(model, tokenizer, [("<image>\nDescribe the image.", render(s, cfg.render_size)[None]) for s in scenes], 64)
     cap = {k: float(np.mean([caption_scores(r, s)[k] for r, s in zip(replies, scenes)])) if scenes else 0.0
            for k in ("color", "shape", "position", "size", "lighting")}
     clips = [sample_clip(rng, cfg.clip_frames) for _ in range(cfg.eval_clips)]
     user = video_user_text(cfg.clip_frames, "Describe each frame in order.")
-    replies_c = hf_generate(model, tokenizer, [(user, render_clip(c, cfg.frame_size)) for c in clips],
+    replies_c = hf_generate(model, tokenizer, [(user, render_clip(c, cfg.render_size)) for c in clips],
                             max_new_tokens=40 * cfg.clip_frames, batch_size=8)
     per_attr: dict[str, list[bool]] = {k: [] for k in ("color", "shape", "size", "position", "lighting")}
     exact = []

@@ -1,4 +1,4 @@
-"""Pretrain the tiny base on CPU (stage 1 captions, stage 2 non-temporal instructions) and cache it.
+"""Pretrain the tiny base on CPU and cache it: stage 0 vision tower, stage 1 captions, stage 2 instructions.
 
     from ablate.base.pretrain import build
     base = build("micro")            # seconds; tests use this
@@ -40,7 +40,7 @@ def build_key(cfg: BaseConfig, corpus: list[str]) -> str:
     return stable_hash({"config": cfg, "data": stable_hash(corpus), "code": code_version()})
 
 
-def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_id: int):
+def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_id: int, frame_size: int):
     """Token ids with each <image> expanded to tokens_per_frame slots; labels on the answer only."""
     import numpy as np
     import torch
@@ -70,8 +70,7 @@ def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_
         lab_t[i, : len(lb)] = torch.tensor(lb)
         mask[i, : len(r)] = 1
     images = np.concatenate([s.images for s in samples])
-    size = images.shape[1]
-    pixel_values = torch.from_numpy(preprocess(images, size, CLIP_MEAN, CLIP_STD))
+    pixel_values = torch.from_numpy(preprocess(images, frame_size, CLIP_MEAN, CLIP_STD))
     return {"input_ids": input_ids, "attention_mask": mask, "labels": lab_t, "pixel_values": pixel_values}
 
 
@@ -80,6 +79,68 @@ def _lr(step: int, total: int, warmup: int, peak: float) -> float:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))  # cosine down to 5% of peak
+
+
+def train_vision(model, cfg: BaseConfig, rng, verbose=True) -> dict:
+    """Stage 0: train the vision tower alone to name, per patch, the object centred in it.
+
+    Linear heads on the tower's output tokens (the features LLaVA feeds its projector) predict colour,
+    shape and size of the object whose centre lies in each patch (or "none"), where the patch is (its
+    index on the grid, so every token says where it is, not only what), and the lighting from their
+    mean. The heads are thrown away afterwards; the tower is what later stages look through.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ablate.base.data import stage0_batch
+    from ablate.base.embed import preprocess
+    from ablate.base.evaluate import HELDOUT_SEED
+    from ablate.base.model import CLIP_MEAN, CLIP_STD
+    from ablate.ui import progress
+    from ablate.world.scene import COLOR_NAMES, SHAPES, SIZES
+
+    tower = model.model.vision_tower
+    grid = cfg.frame_size // cfg.patch_size
+    heads = torch.nn.ModuleList([torch.nn.Linear(cfg.vision_hidden, 1 + len(v)) for v in (COLOR_NAMES, SHAPES, SIZES)]
+                                + [torch.nn.Linear(cfg.vision_hidden, 2), torch.nn.Linear(cfg.vision_hidden, grid * grid)])
+    params = list(tower.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    losses, t0 = [], time.perf_counter()
+    tower.train()
+
+    def run(images, labels, light):
+        x = torch.from_numpy(preprocess(images, cfg.frame_size, CLIP_MEAN, CLIP_STD))
+        feats = tower(x, output_hidden_states=True).hidden_states[-1][:, 1:]  # [B, grid*grid, hidden]
+        logits = [head(feats) for head in heads[:3]]
+        lab = torch.from_numpy(labels)
+        loss = sum(F.cross_entropy(lg.flatten(0, 1), lab[:, k].flatten()) for k, lg in enumerate(logits))
+        loss = loss + F.cross_entropy(heads[3](feats.mean(1)), torch.from_numpy(light))
+        where = torch.arange(grid * grid).repeat(len(feats))
+        loss = loss + F.cross_entropy(heads[4](feats).flatten(0, 1), where)
+        return loss, logits, lab
+
+    with progress(f"base {cfg.name} stage0 vision", total=cfg.stage0_steps, enabled=verbose) as bar:
+        for step in range(cfg.stage0_steps):
+            for g in opt.param_groups:
+                g["lr"] = _lr(step, cfg.stage0_steps, cfg.warmup, cfg.lr)
+            loss, _, _ = run(*stage0_batch(rng, cfg.render_size, grid, cfg.stage0_batch))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            bar.advance(1, loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+    tower.eval()
+    with torch.no_grad():  # per-patch accuracy on fresh images, over patches that hold an object
+        _, logits, lab = run(*stage0_batch(random.Random(HELDOUT_SEED), cfg.render_size, grid, 256))
+        has = lab[:, 0] > 0
+        acc = {k: round(float((lg.argmax(-1) == lab[:, i])[has].float().mean()), 4)
+               for i, (k, lg) in enumerate(zip(("color", "shape", "size"), logits))}
+    k = max(1, len(losses) // 10)
+    return {"steps": cfg.stage0_steps, "batch_size": cfg.stage0_batch, "samples": cfg.stage0_steps * cfg.stage0_batch,
+            "seconds": round(time.perf_counter() - t0, 1), "heldout_patch_accuracy": acc,
+            "loss_first": round(sum(losses[:k]) / k, 4), "loss_last": round(sum(losses[-k:]) / k, 4),
+            "loss_curve": [round(sum(losses[i:i + k]) / len(losses[i:i + k]), 4) for i in range(0, len(losses), k)]}
 
 
 def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_batch, rng, verbose=True) -> dict:
@@ -92,20 +153,21 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
 
     from ablate.ui import progress
 
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    params = [p for p in model.parameters() if p.requires_grad]  # the tower is frozen after stage 0
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
     image_id = tokenizer.convert_tokens_to_ids("<image>")
     losses, t0, n_seen = [], time.perf_counter(), 0
     model.train()
     with progress(f"base {cfg.name} {name}", total=steps, enabled=verbose) as bar:
         for step in range(steps):
             samples = make_batch(rng)
-            batch = collate(samples, tokenizer, cfg.tokens_per_frame, image_id, tokenizer.pad_token_id)
+            batch = collate(samples, tokenizer, cfg.tokens_per_frame, image_id, tokenizer.pad_token_id, cfg.frame_size)
             for g in opt.param_groups:
                 g["lr"] = _lr(step, steps, cfg.warmup, cfg.lr)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss = model(**batch).loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
@@ -158,8 +220,11 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
         tokenizer = train_tokenizer(corpus, cfg.vocab_size)
         model = new_model(cfg, tokenizer)
         rng = random.Random(cfg.seed + 1)
-        s = cfg.frame_size
-        curves = {
+        s = cfg.render_size
+        curves = {"stage0_vision": train_vision(model, cfg, rng, verbose)}
+        if cfg.freeze_vision:
+            model.model.vision_tower.requires_grad_(False)
+        curves |= {
             "stage1_captions": train_stage(model, tokenizer, cfg, "stage1 captions", cfg.stage1_steps,
                                            lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)], rng, verbose),
             "stage2_instructions": train_stage(model, tokenizer, cfg, "stage2 instructions", cfg.stage2_steps,

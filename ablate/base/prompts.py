@@ -1,11 +1,14 @@
 """Prompt construction shared by training and evaluation, so both see exactly the same tokens.
 
     >>> from ablate.base.prompts import video_user_text
-    >>> video_user_text(3, "What is shown?")
-    '<image><image><image>\\nWhat is shown?'
+    >>> print(video_user_text(2, "What is shown?"))
+    Frame 1: <image>
+    Frame 2: <image>
+    What is shown?
 
-A video prompt's user text is one `<image>` placeholder per frame, in temporal order, a newline,
-then the question. `chat_token_ids` applies the model's chat template with the generation prompt.
+A video prompt's user text is one line per frame in temporal order, "Frame k: " and the frame's
+`<image>` placeholder (InternVL's video layout: frames interleaved with their index as text), then
+the question. `chat_token_ids` applies the model's chat template with the generation prompt.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ IMAGE_TOKEN = "<image>"
 
 
 def video_user_text(n_frames: int, question: str) -> str:
-    """The user turn for a video of `n_frames` frames: placeholders, newline, question."""
-    return IMAGE_TOKEN * n_frames + "\n" + question
+    """The user turn for a video of `n_frames` frames: one "Frame k: <image>" line per frame, question."""
+    return "".join(f"Frame {k}: {IMAGE_TOKEN}\n" for k in range(1, n_frames + 1)) + question
 
 
 def chat_text(tokenizer, user_text: str, assistant: str | None = None) -> str:

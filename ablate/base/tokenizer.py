@@ -6,8 +6,11 @@
     ...                         add_generation_prompt=True)
     '<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\n'
 
-Pre-tokenisation is GPT-2's (words never merge across spaces), so an attribute word is the same
-token in a caption, a question and an option: the tiny LM can match them. The corpus (world captions,
+Normalisation and pre-tokenisation are Qwen2's (NFC; words never merge across spaces, digits split
+one by one), because `lm/` is a Qwen2 directory: transformers, TRL and vLLM load its tokenizer as a
+`Qwen2Tokenizer`, which rebuilds exactly these two steps around our vocabulary and merges. Training
+with anything else would make pretraining and serving tokenise the same text differently. An
+attribute word is the same token in a caption, a question and an option: the tiny LM can match them. The corpus (world captions,
 T3 and TempCompass prompt vocabulary) is assembled by `ablate.base.data.tokenizer_corpus`.
 The template marks the assistant turn with {% generation %} (TRL's assistant_only_loss) and ends it
 with <|im_end|>, the EOS token, so loss on the assistant turn teaches the model to stop.
@@ -33,11 +36,16 @@ CHAT_TEMPLATE = (
 
 def train_tokenizer(texts: list[str], vocab_size: int = 2048):
     """A PreTrainedTokenizerFast trained on `texts`, with the chat tokens and template set."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.normalizer = normalizers.NFC()
+    tk.pre_tokenizer = pre_tokenizers.Sequence([  # what Qwen2Tokenizer sets when it loads lm/
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tk.decoder = decoders.ByteLevel()
     tk.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(

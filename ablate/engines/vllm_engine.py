@@ -40,6 +40,72 @@ def _prepare_env() -> None:
         registry._run_in_subprocess = lambda fn: fn()
 
 
+def _lora_mm(x, w, idx):
+    """Rows of x times their own LoRA matrix: y[t] = x[t] @ w[idx[t]].T, one matmul per adapter
+    present (idx -1 = no LoRA = 0). vLLM's CPU reference ops gather a [tokens, out, in] copy of the
+    weights and einsum it, which was 80 % of a CPU evaluation's model time."""
+    import torch
+
+    w = w.squeeze(1) if w.dim() == 4 else w
+    x = x.to(w.dtype)
+    y = x.new_zeros(x.shape[0], w.shape[1])
+    for i in torch.unique(idx).tolist():
+        if i >= 0:
+            rows = (idx == i).nonzero().squeeze(1)
+            y.index_copy_(0, rows, x.index_select(0, rows) @ w[i].T)
+    return y
+
+
+def _bgmv_shrink(inputs, w, out, idx, scaling=1.0):
+    y = _lora_mm(inputs, w.to(out.dtype), idx)
+    out[:, : y.shape[1]] = scaling * y
+
+
+def _bgmv_expand(inputs, w, out, idx, add_inputs=True):
+    y = _lora_mm(inputs, w.to(out.dtype), idx)
+    limit = 1 if y.shape[0] == 1 and out.shape[0] != 1 else out.shape[0]
+    n = min(y.shape[1], out.shape[1])  # adapter and model may pad differently
+    if add_inputs:
+        out[:, :n] += y[:limit, :n]
+    else:
+        out[:, :n] = y[:limit, :n]
+
+
+def _bgmv_expand_slice(inputs, w, out, idx, offset, size, add_inputs=True):
+    y = _lora_mm(inputs, w.to(out.dtype), idx)
+    if add_inputs:
+        out[:, offset: offset + size] += y
+    else:
+        out[:, offset: offset + size] = y
+
+
+def _sgmv_shrink(inputs, w, out, _start, seq_len, seq_lora, _b, _m, _n, scaling):
+    _bgmv_shrink(inputs, w, out, _per_token(seq_lora, seq_len), scaling)
+
+
+def _sgmv_expand(inputs, w, out, _start, seq_len, seq_lora, _b, _m, _n, add_inputs=False):
+    _bgmv_expand(inputs, w, out, _per_token(seq_lora, seq_len), add_inputs)
+
+
+def _sgmv_expand_slice(inputs, w, out, _start, seq_len, seq_lora, _b, _m, _n, offset, size, add_inputs=False):
+    _bgmv_expand_slice(inputs, w, out, _per_token(seq_lora, seq_len), offset, size, add_inputs)
+
+
+def _per_token(seq_lora, seq_len):
+    import torch
+
+    return torch.repeat_interleave(seq_lora, seq_len)
+
+
+def _use_grouped_cpu_lora_ops() -> None:
+    """Swap vLLM's CPU punica ops (per-token weight gather + einsum) for `_lora_mm`: same result,
+    one small GEMM per adapter instead of a [tokens, out, in] weight copy per layer and step."""
+    import vllm.lora.punica_wrapper.punica_cpu as punica_cpu
+
+    for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice", "sgmv_shrink", "sgmv_expand", "sgmv_expand_slice"):
+        setattr(punica_cpu, name, globals()[f"_{name}"])
+
+
 def max_lora_rank(adapters: dict[str, Path | None]) -> int:
     ranks = [int(adapter_config(p).get("r", 8)) for p in adapters.values() if p is not None]
     need = max(ranks, default=8)
@@ -93,6 +159,8 @@ class VLLMEngine:
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
         if self._lora:
+            if cpu:
+                _use_grouped_cpu_lora_ops()
             kwargs.update(enable_lora=True, max_loras=len(self._lora) + 1, max_lora_rank=max_lora_rank(adapters))
         self.llm = LLM(**kwargs)
         self._tok = self.llm.get_tokenizer()

@@ -72,10 +72,17 @@ def _join(parts: list[str], rng: random.Random) -> str:
     return ", ".join(parts[:-1]) + last + parts[-1]
 
 
-def caption(scene: Scene, rng: random.Random) -> str:
-    """A varied, true, recaption-style English caption of the scene."""
+def caption(scene: Scene, rng: random.Random, grid_order: bool = False) -> str:
+    """A varied, true, recaption-style English caption of the scene.
+
+    Objects come in random order, or in grid (reading) order with `grid_order`: the tiny base's
+    caption pretraining uses that, so its captions scan the image instead of tracking what it named.
+    """
     objs = list(scene.objects)
-    rng.shuffle(objs)
+    if grid_order:
+        objs.sort(key=lambda o: POSITION_ORDER[o.position])
+    else:
+        rng.shuffle(objs)
     phrases = _join([_obj_phrase(o, rng) for o in objs], rng)
     light = rng.choice(LIGHT_WORDS[scene.lighting])
     backdrop = rng.choice(_BACKDROP[scene.lighting])
