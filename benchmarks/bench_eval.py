@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", type=int, default=8)
     ap.add_argument("--text-items", type=int, default=300)
     ap.add_argument("--video-items", type=int, default=300)
-    ap.add_argument("--videos", type=int, default=60, help="videos in the generated world")
+    ap.add_argument("--videos", type=int, default=300, help="videos in the generated world (one multiple-choice item each)")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--baseline-variants", type=int, default=2, help="variants the baselines are measured on")

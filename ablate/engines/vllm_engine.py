@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ablate.engines.base import Generation, Request, adapter_config, lora_ids
 
+_MAX_RUNS = 32  # more runs of one adapter's rows than this in a LoRA op: group them by sorting
 _RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
 
 
@@ -40,66 +41,104 @@ def _prepare_env() -> None:
         registry._run_in_subprocess = lambda fn: fn()
 
 
-def _lora_mm(x, w, idx):
-    """Rows of x times their own LoRA matrix: y[t] = x[t] @ w[idx[t]].T, one matmul per adapter
-    present (idx -1 = no LoRA = 0). vLLM's CPU reference ops gather a [tokens, out, in] copy of the
-    weights and einsum it, which was 80 % of a CPU evaluation's model time."""
+def _lora_into(x, w, runs, out, add: bool, scale: float = 1.0) -> None:
+    """out[s:e] (+)= scale * x[s:e] @ w[i].T for each run (s, e, i) of rows that share adapter i
+    (i -1: no LoRA, contributes 0).
+
+    vLLM's CPU reference ops gather a [tokens, out, in] copy of the weights per layer and step and
+    einsum it (80 % of a CPU evaluation's model time). The engine submits requests adapter by
+    adapter, so a step's rows come in a few runs, and each run is one in-place GEMM on views."""
+    w = w.squeeze(1) if w.dim() == 4 else w
+    w, x = w.to(out.dtype), x.to(out.dtype)
+    for s, e, i in runs:
+        if i >= 0:
+            out[s:e].addmm_(x[s:e], w[i].T, beta=1 if add else 0, alpha=scale)
+        elif not add:
+            out[s:e].zero_()
+
+
+def _runs(idx) -> list[tuple[int, int, int]]:
+    """(start, end, adapter) for each run of equal ids in a per-row adapter index."""
     import torch
 
-    w = w.squeeze(1) if w.dim() == 4 else w
-    x = x.to(w.dtype)
-    y = x.new_zeros(x.shape[0], w.shape[1])
-    for i in torch.unique(idx).tolist():
-        if i >= 0:
-            rows = (idx == i).nonzero().squeeze(1)
-            y.index_copy_(0, rows, x.index_select(0, rows) @ w[i].T)
-    return y
+    n = idx.shape[0]
+    if n == 0:
+        return []
+    cuts = [0, *(torch.nonzero(idx[1:] != idx[:-1]).squeeze(1) + 1).tolist(), n]
+    ids = idx[cuts[:-1]].tolist()
+    return list(zip(cuts[:-1], cuts[1:], ids))
+
+
+def _seq_runs(seq_len, seq_lora) -> list[tuple[int, int, int]]:
+    """The same runs from prefill metadata (tokens per sequence, adapter per sequence)."""
+    runs, s = [], 0
+    for n, i in zip(seq_len.tolist(), seq_lora.tolist()):
+        if runs and runs[-1][2] == i and runs[-1][1] == s:
+            runs[-1] = (runs[-1][0], s + n, i)
+        elif n:
+            runs.append((s, s + n, i))
+        s += n
+    return runs
+
+
+def _bgmv(x, w, out, idx, add, scale=1.0):
+    import torch
+
+    if x.shape[0] != out.shape[0]:  # vLLM's rule: a single row is broadcast, extra rows are cut
+        w = (w.squeeze(1) if w.dim() == 4 else w).to(out.dtype)
+        y = (torch.einsum("bi,boi->bo", x.to(out.dtype), w[idx]) * (idx >= 0)[:, None])[: out.shape[0]]
+        if not add:
+            out.zero_()
+        out.add_(y, alpha=scale)
+        return
+    runs = _runs(idx)
+    if len(runs) > _MAX_RUNS:  # adapters interleaved: sort the rows by adapter, compute, put back
+        order = torch.argsort(idx, stable=True)
+        part = out.new_empty(out.shape)
+        _lora_into(x.index_select(0, order), w, _runs(idx[order]), part, False, scale)
+        (out.index_add_ if add else out.index_copy_)(0, order, part)
+    else:
+        _lora_into(x, w, runs, out, add, scale)
+
+
+def _sgmv(x, w, out, seq_len, seq_lora, add, scale=1.0):
+    import torch
+
+    runs = _seq_runs(seq_len, seq_lora)
+    if len(runs) > _MAX_RUNS:
+        _bgmv(x, w, out, torch.repeat_interleave(seq_lora, seq_len), add, scale)
+    else:
+        _lora_into(x, w, runs, out, add, scale)
 
 
 def _bgmv_shrink(inputs, w, out, idx, scaling=1.0):
-    y = _lora_mm(inputs, w.to(out.dtype), idx)
-    out[:, : y.shape[1]] = scaling * y
+    _bgmv(inputs, w, out[:, : w.shape[-2]], idx, False, scaling)
 
 
 def _bgmv_expand(inputs, w, out, idx, add_inputs=True):
-    y = _lora_mm(inputs, w.to(out.dtype), idx)
-    limit = 1 if y.shape[0] == 1 and out.shape[0] != 1 else out.shape[0]
-    n = min(y.shape[1], out.shape[1])  # adapter and model may pad differently
-    if add_inputs:
-        out[:, :n] += y[:limit, :n]
-    else:
-        out[:, :n] = y[:limit, :n]
+    n = min(w.shape[-2], out.shape[1])  # adapter and model may pad differently
+    _bgmv(inputs, w[..., :n, :], out[:, :n], idx, add_inputs)
 
 
 def _bgmv_expand_slice(inputs, w, out, idx, offset, size, add_inputs=True):
-    y = _lora_mm(inputs, w.to(out.dtype), idx)
-    if add_inputs:
-        out[:, offset: offset + size] += y
-    else:
-        out[:, offset: offset + size] = y
+    _bgmv(inputs, w, out[:, offset: offset + size], idx, add_inputs)
 
 
 def _sgmv_shrink(inputs, w, out, _start, seq_len, seq_lora, _b, _m, _n, scaling):
-    _bgmv_shrink(inputs, w, out, _per_token(seq_lora, seq_len), scaling)
+    _sgmv(inputs, w, out[:, : w.shape[-2]], seq_len, seq_lora, False, scaling)
 
 
 def _sgmv_expand(inputs, w, out, _start, seq_len, seq_lora, _b, _m, _n, add_inputs=False):
-    _bgmv_expand(inputs, w, out, _per_token(seq_lora, seq_len), add_inputs)
+    n = min(w.shape[-2], out.shape[1])
+    _sgmv(inputs, w[..., :n, :], out[:, :n], seq_len, seq_lora, add_inputs)
 
 
 def _sgmv_expand_slice(inputs, w, out, _start, seq_len, seq_lora, _b, _m, _n, offset, size, add_inputs=False):
-    _bgmv_expand_slice(inputs, w, out, _per_token(seq_lora, seq_len), offset, size, add_inputs)
-
-
-def _per_token(seq_lora, seq_len):
-    import torch
-
-    return torch.repeat_interleave(seq_lora, seq_len)
+    _sgmv(inputs, w, out[:, offset: offset + size], seq_len, seq_lora, add_inputs)
 
 
 def _use_grouped_cpu_lora_ops() -> None:
-    """Swap vLLM's CPU punica ops (per-token weight gather + einsum) for `_lora_mm`: same result,
-    one small GEMM per adapter instead of a [tokens, out, in] weight copy per layer and step."""
+    """Swap vLLM's CPU punica ops for `_lora_into` (same semantics, one GEMM per run of an adapter's rows)."""
     import vllm.lora.punica_wrapper.punica_cpu as punica_cpu
 
     for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice", "sgmv_shrink", "sgmv_expand", "sgmv_expand_slice"):
@@ -133,6 +172,47 @@ def zero_adapter(like: Path) -> Path:
     return out
 
 
+class _FreeCpus:
+    """Keeps torch's thread count at the CPUs that other processes leave free (at least one).
+
+    libgomp threads spin at every barrier, so with 2 threads on 2 cores and one other busy process
+    the evaluation ran 10x slower (607 s; 62 s with 1 thread; 39 s with 2 threads on an idle machine).
+    `update()` runs before each engine step and, every `every_s` seconds, counts the CPUs that other
+    processes kept busy (/proc/stat busy time minus this process's CPU time). Off where /proc/stat's
+    CPUs are not exactly the ones this process may use (containers with a CPU subset or quota)."""
+
+    def __init__(self, every_s: float = 2.0):
+        import torch
+
+        self.torch, self.every_s = torch, every_s
+        self.max = torch.get_num_threads()
+        self.ncpu = os.cpu_count() or 1
+        try:
+            with open("/proc/stat") as f:
+                cpus = sum(line.startswith("cpu") for line in f) - 1
+            self.enabled = self.max > 1 and cpus == self.ncpu == len(os.sched_getaffinity(0))
+            self.last = self._sample()
+        except (OSError, AttributeError, ValueError):
+            self.enabled = False
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        t = os.times()
+        return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK"), t.user + t.system, time.monotonic()
+
+    def update(self) -> None:
+        if not self.enabled or time.monotonic() - self.last[2] < self.every_s:
+            return
+        now = self._sample()
+        busy, mine, wall = (a - b for a, b in zip(now, self.last))
+        self.last = now
+        n = max(1, min(self.max, self.ncpu - round((busy - mine) / max(wall, 1e-3))))
+        if n != self.torch.get_num_threads():
+            self.torch._C.set_num_threads(n)  # vLLM's CPU worker turns torch.set_num_threads into a no-op
+
+
 class VLLMEngine:
     name = "vllm"
 
@@ -154,8 +234,9 @@ class VLLMEngine:
         cpu = not torch.cuda.is_available()
         kwargs = dict(model=str(lm_dir), dtype="float32" if cpu else "auto", seed=0,
                       enable_prompt_embeds=prompt_embeds, disable_log_stats=True)
-        if cpu:  # a tiny LM makes per-step overhead dominate: bigger steps measured 1.7x faster (38 -> 66 req/s)
-            kwargs.update(max_num_seqs=1024, max_num_batched_tokens=65536)
+        if cpu:  # many sequences per step (per-step overhead), but steps of 16k tokens stay in cache:
+            # 2880 requests on the tiny base took 21.5 s with 16384 tokens a step, 31 s with 65536
+            kwargs.update(max_num_seqs=1024, max_num_batched_tokens=16384)
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
         if self._lora:
@@ -163,6 +244,14 @@ class VLLMEngine:
                 _use_grouped_cpu_lora_ops()
             kwargs.update(enable_lora=True, max_loras=len(self._lora) + 1, max_lora_rank=max_lora_rank(adapters))
         self.llm = LLM(**kwargs)
+        if cpu:
+            free, step = _FreeCpus(), self.llm.llm_engine.step
+
+            def step_on_free_cpus():
+                free.update()
+                return step()
+
+            self.llm.llm_engine.step = step_on_free_cpus
         self._tok = self.llm.get_tokenizer()
         self._eos = self._tok.eos_token_id
 
@@ -171,27 +260,32 @@ class VLLMEngine:
 
         if not requests:
             return []
-        prompts, loras, params = [], [], []
-        for r in requests:
+        # adapter by adapter (stable): a prefill step then mostly holds one LoRA, one GEMM per layer
+        order = sorted(range(len(requests)), key=lambda i: requests[i].adapter or "")
+        prompts, loras, params, vsp = [], [], [], {}
+        for r in (requests[i] for i in order):
             if r.adapter is not None and r.adapter not in self._lora:
                 raise KeyError(f"adapter {r.adapter!r} was not loaded into this engine")
             prompts.append({"prompt_token_ids": list(r.prompt_ids)} if r.prompt_ids is not None
                            else {"prompt_embeds": r.prompt_embeds})
             loras.append(self._lora[r.adapter] if r.adapter else (self._base if self._lora else None))
             s = r.sampling
-            params.append(VSP(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, seed=s.seed))
+            if s not in vsp:
+                vsp[s] = VSP(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, seed=s.seed)
+            params.append(vsp[s])
         t0 = time.perf_counter()
         outs = self.llm.generate(prompts, params, lora_request=loras if self._lora else None, use_tqdm=False)
         share = (time.perf_counter() - t0) / len(requests)
-        gens = []
-        for o, r in zip(outs, requests):
+        gens: list[Generation] = [None] * len(requests)  # type: ignore[list-item]
+        for o, i in zip(outs, order):
+            r = requests[i]
             toks = tuple(o.outputs[0].token_ids)
             if toks and toks[-1] == self._eos:  # count like HF: the stop token is not part of the answer
                 toks = toks[:-1]
             # decode the ids ourselves: vLLM's incremental detokenizer holds back a trailing partial
             # UTF-8 character, so its text can differ from the HF backend's for the same tokens
-            gens.append(Generation(text=self._tok.decode(list(toks), skip_special_tokens=True), token_ids=toks, prompt_tokens=r.prompt_len,
-                                   gen_tokens=len(toks), latency_s=share))
+            gens[i] = Generation(text=self._tok.decode(list(toks), skip_special_tokens=True), token_ids=toks,
+                                 prompt_tokens=r.prompt_len, gen_tokens=len(toks), latency_s=share)
         return gens
 
     def close(self) -> None:
