@@ -39,8 +39,10 @@ class BaseConfig:
     stage0_steps: int = 1200  # vision tower: per-patch object attributes (the CLIP-pretraining analogue)
     stage0_batch: int = 64
     freeze_vision: bool = True  # stages 1-2 train projector + LM on the frozen tower, as LLaVA does
-    stage1_steps: int = 600  # single-image captioning
-    stage2_steps: int = 600  # non-temporal instructions (describe frame k / each frame / attributes)
+    # 600 + 600 steps gave caption position 75% and describe-each 58% (the model lost count of the
+    # "Frame k:" lines); 1200 + 1200 gave 95% and 84% (about 10 min on 2 cores)
+    stage1_steps: int = 1200  # single-image captioning
+    stage2_steps: int = 1200  # non-temporal instructions (describe frame k / each frame / attributes)
     batch_size: int = 32
     clip_frames: int = 8  # frames per clip in stage 2
     lr: float = 2e-3
