@@ -140,7 +140,9 @@ def _yes_no(rng: random.Random, scene) -> tuple[str, bool]:
 
     yes = rng.random() < 0.5
     objs = list(scene.objects)
-    kind = rng.choice(("exists", "color", "position", "size", "light")) if objs else "light"
+    kind = rng.choice(("exists", "color", "position", "size", "light", "statement")) if objs else "light"
+    if kind == "statement":  # TempCompass's yes/no wording, about what one image shows
+        return f"Is the following statement about the image true? {_statement(rng, scene, yes)}", yes
     if kind == "light":
         light = scene.lighting if yes else ("bright" if scene.lighting == "dim" else "dim")
         return f"Is the scene {light}ly lit?", yes
@@ -161,19 +163,39 @@ def _yes_no(rng: random.Random, scene) -> tuple[str, bool]:
     return f"Is the {o.color} {o.shape} at the {pos}?", yes
 
 
+def _statement(rng: random.Random, scene, true: bool) -> str:
+    """A short sentence about one object of the scene ("The red star is at the top left."), true or not."""
+    from ablate.world.scene import COLOR_NAMES, POSITIONS, SIZES
+
+    o = rng.choice(list(scene.objects))
+    kind = rng.choice(("position", "color", "size"))
+    if kind == "position":
+        pos = o.position if true else rng.choice([p for p in POSITIONS if p != o.position])
+        return f"The {o.color} {o.shape} is at the {pos}."
+    if kind == "color":
+        color = o.color if true else rng.choice([c for c in COLOR_NAMES if c != o.color])
+        return f"The {o.shape} at the {o.position} is {color}."
+    size = o.size if true else rng.choice([x for x in SIZES if x != o.size])
+    return f"The {o.color} {o.shape} is {size}."
+
+
 def _question(rng: random.Random, scene, other) -> tuple[str, str, str]:
     """(question text, answer, task) about one scene, in one of the benchmarks' answer formats."""
     from ablate.world.captions import describe
 
     fmt = rng.choice(("open", "tc_mc", "t3_mc", "yes_no", "yes_no", "caption_match"))
-    if fmt == "caption_match":
-        lines = [describe(scene), describe(other)]
+    if fmt == "caption_match":  # a full description vs another scene's, or two short statements
+        if scene.objects and rng.random() < 0.5:
+            right, wrong = _statement(rng, scene, True), _statement(rng, scene, False)
+        else:
+            right, wrong = describe(scene), describe(other)
+        lines = [right, wrong]
         rng.shuffle(lines)
         label = rng.choice(("Caption", "Sentence", "Option"))
         tags = ["A", "B"] if label != "Option" else ["1", "2"]
         opts = [f"{label} {t}: {line}" for t, line in zip(tags, lines)]
-        q = "Which caption matches the image?\n" + "\n".join(opts) + "\n" + TC_MC_CLOSE
-        return q, opts[lines.index(describe(scene))], "caption_match"
+        q = rng.choice(("Which caption matches the image?", "Which caption matches the image best?")) + "\n" + "\n".join(opts) + "\n" + TC_MC_CLOSE
+        return q, opts[lines.index(right)], "caption_match"
     question, right, wrong = _attribute_qa(rng, scene)
     if fmt == "open":
         return question, right, "attr_open"
