@@ -235,7 +235,7 @@ class VLLMEngine:
         kwargs = dict(model=str(lm_dir), dtype="float32" if cpu else "auto", seed=0,
                       enable_prompt_embeds=prompt_embeds, disable_log_stats=True)
         if cpu:  # many sequences per step (per-step overhead), but steps of 16k tokens stay in cache:
-            # 2880 requests on the tiny base took 21.5 s with 16384 tokens a step, 31 s with 65536
+            # 2880 requests on the tiny base took 22-26 s with 16384 tokens a step, 31 s with 65536
             kwargs.update(max_num_seqs=1024, max_num_batched_tokens=16384)
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
