@@ -79,39 +79,44 @@ class SynthJob(_Job):
 
 
 @dataclass(frozen=True)
-class TrainJob(_Job):
-    """One LoRA adapter on the first `n` rows of a synthesis dir."""
-
-    kind: ClassVar[str] = "train"
+class _OnBase(_Job):
     base: str
     """The resolved base directory (never a spec like "tiny": children must use exactly this base)."""
     base_hash: str
+    """Its content hash (ablate.base.BaseModel.hash)."""
+
+
+@dataclass(frozen=True)
+class TrainJob(_OnBase):
+    """One LoRA adapter on the first `n` rows of a synthesis dir."""
+
+    kind: ClassVar[str] = "train"
     data: str
     """Synthesis output dir (train.parquet + manifest.json)."""
     data_key: str
     """The synth key of `data`."""
     n: int
+    """Training rows: the first n of the pool (nested volumes)."""
     options: dict
     """Every ablate.train.TrainOptions field."""
     replay: str | None = None
+    """Chat data mixed in at options["replay_ratio"]."""
 
 
 @dataclass(frozen=True)
-class EvalJob(_Job):
+class EvalJob(_OnBase):
     """Every variant of one evaluation setting in one engine."""
 
     kind: ClassVar[str] = "eval"
-    base: str
-    base_hash: str
     adapters: dict
     """Variant id -> adapter dir, or None for the base model."""
     train_keys: dict
     """Variant id -> train key of its adapter (None for the base model)."""
     benchmarks: list
     """[{name, path, options}] with resolved paths."""
-    engine: str = "vllm"
-    frames: int = 8
-    max_tokens: int = 32
+    engine: str = "vllm"  # vllm | hf
+    frames: int = 8  # sampled per video
+    max_tokens: int = 32  # greedy generation budget per answer
 
 
 JOBS = {c.kind: c for c in (SynthJob, TrainJob, EvalJob)}
