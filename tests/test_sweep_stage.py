@@ -195,6 +195,20 @@ def test_eval_key_hashes_the_adapter_files_not_the_manifest(tmp_path):
     assert st.job_from_json(json.loads(json.dumps(job.to_json()))) == job  # jobs travel as JSON
 
 
+def test_eval_key_takes_the_versions_of_the_scorers_its_benchmarks_use(tmp_path, monkeypatch):
+    from ablate.eval import scoring
+
+    bench = tmp_path / "b.parquet"
+    bench.write_bytes(b"x")
+    job = st.EvalJob(base="b", base_hash="h", adapters={"base": None}, train_keys={},
+                     benchmarks=[{"name": "t3-probe", "path": str(bench)}])
+    k = st.EVAL.key(job)
+    monkeypatch.setattr(scoring, "SCORERS_VERSION", {**scoring.SCORERS_VERSION, "videomme": 99})
+    assert st.EVAL.key(job) == k  # no Video-MME here: nothing to redo
+    monkeypatch.setattr(scoring, "SCORERS_VERSION", {**scoring.SCORERS_VERSION, "t3": 99})
+    assert st.EVAL.key(job) != k
+
+
 def test_local_executor_runs_the_worker_and_reports_progress_and_failures(tmp_path):
     corpus = tmp_path / "c.jsonl"
     shutil.copy(DATA / "t3" / "captions.jsonl", corpus)

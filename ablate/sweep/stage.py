@@ -230,14 +230,18 @@ class EvalStage:
                 "scorers": scoring.SCORERS_VERSION, "frames": video.FRAMES_VERSION}
 
     def key(self, job: EvalJob) -> str:
+        from ablate.eval.benchmarks import REGISTRY
         from ablate.eval.engines.base import adapter_sha256
 
         s = _settings(job)
         del s["base"]
+        v = self.version  # only the scorers these benchmarks use (the registry says which)
+        used = {sc for b in job.benchmarks for sc in REGISTRY[b["name"]].scorers}
+        v["scorers"] = {k: n for k, n in v["scorers"].items() if k in used}
         s["adapters"] = {v: adapter_sha256(Path(p) if p else None) for v, p in job.adapters.items()}  # the files now
         s["benchmarks"] = [{"name": b["name"], "options": b.get("options") or {},
                             "content": content_tree_hash(b["path"])} for b in job.benchmarks]
-        return stable_hash({"stage": self.name, "version": self.version, **s})
+        return stable_hash({"stage": self.name, "version": v, **s})
 
     def is_done(self, out: Path) -> bool:
         return (Path(out) / "predictions.parquet").is_file() and (Path(out) / "scores.parquet").is_file()
