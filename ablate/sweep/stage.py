@@ -223,8 +223,7 @@ class EvalStage:
 
     @property
     def version(self) -> dict:
-        from ablate.eval import scoring, stage, video
-        from ablate.eval import benchmarks
+        from ablate.eval import benchmarks, scoring, stage, video
 
         return {"eval": stage.EVAL_VERSION, "prompt": benchmarks.PROMPT_VERSION,
                 "scorers": scoring.SCORERS_VERSION, "frames": video.FRAMES_VERSION}
@@ -235,13 +234,13 @@ class EvalStage:
 
         s = _settings(job)
         del s["base"]
-        v = self.version  # only the scorers these benchmarks use (the registry says which)
+        versions = self.version  # with only the scorers these benchmarks use (the registry says which)
         used = {sc for b in job.benchmarks for sc in REGISTRY[b["name"]].scorers}
-        v["scorers"] = {k: n for k, n in v["scorers"].items() if k in used}
+        versions["scorers"] = {k: n for k, n in versions["scorers"].items() if k in used}
         s["adapters"] = {v: adapter_sha256(Path(p) if p else None) for v, p in job.adapters.items()}  # the files now
         s["benchmarks"] = [{"name": b["name"], "options": b.get("options") or {},
                             "content": content_tree_hash(b["path"])} for b in job.benchmarks]
-        return stable_hash({"stage": self.name, "version": v, **s})
+        return stable_hash({"stage": self.name, "version": versions, **s})
 
     def is_done(self, out: Path) -> bool:
         return (Path(out) / "predictions.parquet").is_file() and (Path(out) / "scores.parquet").is_file()
