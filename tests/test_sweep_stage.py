@@ -190,8 +190,12 @@ def test_eval_key_hashes_the_adapter_files_not_the_manifest(tmp_path):
     job = st.EvalJob(base="b", base_hash="h", adapters={"v": str(a), "base": None}, train_keys={"v": "k"},
                      benchmarks=[{"name": "t3-probe", "path": str(bench)}])
     k1 = st.EVAL.key(job)
+    (a / "adapter_config.json").write_text('{"target_modules": ["q", "k"], "r": 8}')
+    k2 = st.EVAL.key(job)
+    (a / "adapter_config.json").write_text('{"r": 8, "target_modules": ["k", "q"]}')  # PEFT's set order varies
+    assert st.EVAL.key(job) == k2 != k1
     (a / "adapter_model.safetensors").write_bytes(b"w2")
-    assert st.EVAL.key(job) != k1
+    assert st.EVAL.key(job) != k2
     assert st.job_from_json(json.loads(json.dumps(job.to_json()))) == job  # jobs travel as JSON
 
 
