@@ -67,23 +67,21 @@ class SynthJob(_Job):
     """T3 synthesis (or the generic-text control when mix is {"generic": 1})."""
 
     kind: ClassVar[str] = "synth"
-    corpus: str
+    corpus: str  # caption file (its content enters the key, not its path)
     corpus_format: str = "auto"
     caption_field: str | None = None
-    mix: dict = field(default_factory=dict)
-    n: int = 0
-    probe_n: int = 0
-    frames: int = 4
+    mix: dict = field(default_factory=dict)  # family -> weight
+    n: int = 0  # training pool rows
+    probe_n: int = 0  # held-out probe rows
+    frames: int = 4  # captions per sample at length_scale 1
     length_scale: int = 1
     seed: int = 0
 
 
 @dataclass(frozen=True)
 class _OnBase(_Job):
-    base: str
-    """The resolved base directory (never a spec like "tiny": children must use exactly this base)."""
-    base_hash: str
-    """Its content hash (ablate.base.BaseModel.hash)."""
+    base: str  # the resolved base directory (never a spec like "tiny": children use exactly this base)
+    base_hash: str  # its content hash (ablate.base.BaseModel.hash)
 
 
 @dataclass(frozen=True)
@@ -91,16 +89,11 @@ class TrainJob(_OnBase):
     """One LoRA adapter on the first `n` rows of a synthesis dir."""
 
     kind: ClassVar[str] = "train"
-    data: str
-    """Synthesis output dir (train.parquet + manifest.json)."""
-    data_key: str
-    """The synth key of `data`."""
-    n: int
-    """Training rows: the first n of the pool (nested volumes)."""
-    options: dict
-    """Every ablate.train.TrainOptions field."""
-    replay: str | None = None
-    """Chat data mixed in at options["replay_ratio"]."""
+    data: str  # synthesis output dir (train.parquet + manifest.json)
+    data_key: str  # the synth key of `data`
+    n: int  # training rows: the first n of the pool (nested volumes)
+    options: dict  # every ablate.train.TrainOptions field
+    replay: str | None = None  # chat data mixed in at options["replay_ratio"]
 
 
 @dataclass(frozen=True)
@@ -108,12 +101,9 @@ class EvalJob(_OnBase):
     """Every variant of one evaluation setting in one engine."""
 
     kind: ClassVar[str] = "eval"
-    adapters: dict
-    """Variant id -> adapter dir, or None for the base model."""
-    train_keys: dict
-    """Variant id -> train key of its adapter (None for the base model)."""
-    benchmarks: list
-    """[{name, path, options}] with resolved paths."""
+    adapters: dict  # variant id -> adapter dir, or None for the base model
+    train_keys: dict  # variant id -> train key of its adapter (None for the base model)
+    benchmarks: list  # [{name, path, options}] with resolved paths
     engine: str = "vllm"  # vllm | hf
     frames: int = 8  # sampled per video
     max_tokens: int = 32  # greedy generation budget per answer
