@@ -38,6 +38,7 @@ from ablate.live import Live
 from ablate.lock import RunsLock
 from ablate.plan import Variant, expand
 from ablate.recipe import FAMILIES, GENERIC, Recipe
+from ablate.scoring import SCORERS_VERSION
 
 FORCEABLE = ("synth", "train", "eval", "report")
 
@@ -283,7 +284,7 @@ def _eval_all(ctx: Ctx, variants: list[Variant]) -> list[Path]:
         adapters = {v.id: _vrec(ctx, v).get("adapter") for v in vs}
         key = stable_hash({"base": ctx.base.hash, "adapters": {v.id: _vrec(ctx, v).get("adapter_sha256") for v in vs},
                            "benchmarks": [_bench_identity(ctx, b) for b in r.benchmark_specs()],
-                           "eval": vs[0].eval_key, "ablate": ablate.__version__})
+                           "eval": vs[0].eval_key, "scorers": SCORERS_VERSION, "ablate": ablate.__version__})
         edir = ctx.runs / "eval" / key
         _force(ctx, "eval", edir)
         log = ctx.runs / "eval" / f"{key}.log"
@@ -293,7 +294,8 @@ def _eval_all(ctx: Ctx, variants: list[Variant]) -> list[Path]:
             for v in vs:
                 ctx.live.update(v.id, stage="eval", progress=0.0, started=time.time())
             job = {"stage": "eval", "base": str(ctx.base.root), "adapters": adapters, "benchmarks": benches,
-                   "out": str(edir), "engine": ev.engine, "frames": ev.frames, "max_tokens": ev.max_tokens}
+                   "out": str(edir), "engine": ev.engine, "frames": ev.frames, "max_tokens": ev.max_tokens,
+                   "scoring": ev.scoring}
             ok, err = _worker(ctx, job, log, [v.id for v in vs], "eval")
             if not ok:
                 for v in vs:

@@ -216,19 +216,22 @@ def scores_from_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def rescore_predictions(predictions, mode: str = "ablate"):
+def rescore_predictions(predictions, mode: str | None = "ablate"):
     """The predictions DataFrame with parsed / match_status / correct / match_rule / scorer_version /
-    scoring recomputed from the stored replies (no inference)."""
+    scoring recomputed from the stored replies (no inference). mode None: each row's own `scoring`
+    ("ablate" where the column is missing or empty)."""
     import polars as pl
 
     out = {c: [] for c in ("parsed", "match_status", "correct", "match_rule", "scorer_version", "scoring")}
-    for r in predictions.select("reply", "options", "answer", "scorer", "error").iter_rows(named=True):
+    cols = ["reply", "options", "answer", "scorer", "error"] + (["scoring"] if "scoring" in predictions.columns else [])
+    for r in predictions.select(cols).iter_rows(named=True):
         reply = None if r.get("error") else r["reply"]
-        s = score(r["scorer"], reply, tuple(r["options"] or ()), r["answer"], mode)
+        m = mode or r.get("scoring") or "ablate"
+        s = score(r["scorer"], reply, tuple(r["options"] or ()), r["answer"], m)
         for c, v in zip(("parsed", "match_status", "correct", "match_rule"), s[:2] + (s.correct, s.rule)):
             out[c].append(v)
         out["scorer_version"].append(SCORERS_VERSION[r["scorer"]])
-        out["scoring"].append(mode)
+        out["scoring"].append(m)
     types = {"parsed": pl.String, "match_status": pl.String, "correct": pl.Boolean, "match_rule": pl.String,
              "scorer_version": pl.Int64, "scoring": pl.String}
     return predictions.with_columns(*(pl.Series(c, v, dtype=types[c]) for c, v in out.items()))

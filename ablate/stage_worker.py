@@ -72,7 +72,7 @@ def _eval(job: dict) -> None:
     base = resolve_base(job["base"])
     with atomic_dir(job["out"]) as tmp:
         evaluate(base, adapters, benches, tmp, engine=job["engine"], frames=job["frames"],
-                 max_tokens=job["max_tokens"], progress_cb=progress_cb)
+                 max_tokens=job["max_tokens"], progress_cb=progress_cb, scoring=job.get("scoring", "ablate"))
 
 
 def main(argv: list[str]) -> int:

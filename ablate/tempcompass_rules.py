@@ -191,13 +191,14 @@ _NEG_BEFORE = {"not", "no", "never", "neither", "nor", "without"}
 _NEG_BEFORE2 = {("rather", "than"), ("instead", "of"), ("other", "than"), ("as", "opposed")}
 _COPULA = {"is", "are", "was", "would", "be", "seems", "appears", "to", "definitely", "clearly"}
 _WRONG = {"incorrect", "wrong", "false", "inaccurate", "not"}
+_BREAKS = set(".,;:!?\n")
 
 
 class _Ambiguous(Exception):
     """Two options fit: the reply stays unmatched."""
 
 
-def _head(text: str, opts: list[Opt]) -> tuple[int, str] | None:
+def _head(text: str, opts: list[Opt], strict: bool = False) -> tuple[int, str] | None:
     """(option index, rest of the text) for an index at the start of text, or None."""
     m = _HEAD_WORD.match(text) or _HEAD_PAREN.match(text) or _HEAD_BARE.match(text)
     if m is None:
@@ -210,6 +211,8 @@ def _head(text: str, opts: list[Opt]) -> tuple[int, str] | None:
     if m.re is _HEAD_BARE and key.islower() and not re.match(r"^\s*[a-z](?:[.:)]\s*|\s*)(?:\n|$)", text):
         return None  # "a) ..." at most; a lowercase "a ..." is the article
     k = next((k for k, o in enumerate(opts) if o.key == key.lower()), None)
+    if k is None and strict:
+        raise _Ambiguous  # "(E) sleeping" with four options: an index that names none
     return None if k is None else (k, text[m.end():])
 
 
@@ -259,7 +262,7 @@ def _whole(text: str, opts: list[Opt]) -> int | None:
 
 def _at_start(text: str, opts: list[Opt]) -> int | None:
     """An index at the start (checked against what follows), or an option sentence then punctuation."""
-    h = _head(text, opts)
+    h = _head(text, opts, strict=True)
     if h is not None:
         _check_rest(h[0], h[1], opts)
         return h[0]
@@ -272,23 +275,43 @@ def _at_start(text: str, opts: list[Opt]) -> int | None:
         if re.match(pat, re.sub(r"n't\b", " not", first.replace("\u2019", "'").lower())):
             if best is None or len(o.words) > len(opts[best].words):
                 best = k
+    if best is not None and _alive(text, opts) - {best}:
+        raise _Ambiguous  # "X. Later, Y." with X and Y both options
     return best
 
 
-def _negated(ws: list[str], i: int, n: int) -> bool:
-    before = ws[max(0, i - 3):i]
-    if _NEG_BEFORE & set(before) or any(tuple(ws[j:j + 2]) in _NEG_BEFORE2 for j in range(max(0, i - 4), i - 1)):
+def _tokens(s: str) -> list[str]:
+    """words() with "|" where a clause ends (.,;:!? or a line break): negation never crosses one."""
+    s = s.replace("\u2019", "'").replace("\u2018", "'")
+    s = re.sub(r"n't\b", " not", s.lower())
+    return re.findall(r"[a-z0-9]+|[.,;:!?\n]", s.replace("|", " "))
+
+
+def _negated(tok: list[str], i: int, n: int) -> bool:
+    """Is the option at word tokens tok[i:i+n] negated ("not X", "X rather than", "X is incorrect")?"""
+    before: list[str] = []
+    j = i - 1
+    while j >= 0 and len(before) < 4 and tok[j] not in _BREAKS:
+        before.insert(0, tok[j])
+        j -= 1
+    if _NEG_BEFORE & set(before) or any(tuple(before[x:x + 2]) in _NEG_BEFORE2 for x in range(len(before) - 1)):
         return True
-    after = ws[i + n:i + n + 4]
+    after: list[str] = []
+    j = i + n
+    while j < len(tok) and len(after) < 4 and tok[j] not in _BREAKS:
+        after.append(tok[j])
+        j += 1
     j = 0
     while j < len(after) and after[j] in _COPULA:
         j += 1
     return j < len(after) and (after[j] in _WRONG - {"not"} or (after[j] == "not" and j > 0))
 
 
-def _contained(text: str, opts: list[Opt]) -> int | None:
-    """Exactly one option sentence occurs (word-aligned, not negated, not inside a longer option's)."""
-    ws = words(text)
+def _alive(text: str, opts: list[Opt]) -> set[int]:
+    """Options whose sentence occurs in text (word-aligned, not negated, not inside a longer option's)."""
+    tok = _tokens(text)
+    pos = [i for i, t in enumerate(tok) if t not in _BREAKS]  # word index -> token index
+    ws = [tok[i] for i in pos]
     spans: dict[int, list[tuple[int, int]]] = {}
     for k, o in enumerate(opts):
         n = len(o.words)
@@ -297,12 +320,17 @@ def _contained(text: str, opts: list[Opt]) -> int | None:
     alive = set()
     for k, sp in spans.items():
         for a, b in sp:
-            inside = any(j != k and (c <= a and b <= d) and (d - c) > (b - a) for j, sj in spans.items() for c, d in sj)
-            if inside:
-                continue
-            if _negated(ws, a, b - a):
+            if any(j != k and c <= a and b <= d and d - c > b - a for j, sj in spans.items() for c, d in sj):
+                continue  # "left" inside "from left to right"
+            if _negated(tok, pos[a], pos[b - 1] - pos[a] + 1):
                 continue
             alive.add(k)
+    return alive
+
+
+def _contained(text: str, opts: list[Opt]) -> int | None:
+    """Exactly one option sentence occurs in text, by _alive."""
+    alive = _alive(text, opts)
     if len(alive) > 1:
         raise _Ambiguous
     return alive.pop() if alive else None
@@ -313,9 +341,7 @@ def fallback_choice(reply: str, opts: list[Opt]) -> tuple[int, str] | None:
     t0 = reply.strip()
     t1 = strip_markdown(t0)
     t2 = drop_lead(t1)
-    stages = [(t0, "fallback:normalized")]
-    if t1 != t0:
-        stages.append((t1, "fallback:markdown"))
+    stages = [(t1, "fallback:markdown" if t1 != t0 else "fallback:normalized")]
     if t2 != t1:
         stages.append((t2, "fallback:lead-phrase"))
     try:
