@@ -265,3 +265,30 @@ def test_report_rule_table():
     md = "\n".join(_match_rule_section(p, variants_frame({"variants": [{"id": "v", "label": "v0", "volume": 0}]})))
     assert "| variant | official:exact | fallback:markdown | unmatched | n |" in md
     assert "| v0 | 1 | 2 | 1 | 4 |" in md and "`ablate`" in md
+
+
+def test_rescore_dir_official_mode_rewrites_predictions_scores_and_manifest(tmp_path):
+    import argparse
+    import json
+
+    from ablate.evaluate import PRED_COLUMNS, add_cli, write_outputs
+
+    old = _preds().drop("scoring").with_columns(pl.lit("tempcompass").alias("benchmark"))
+    rows = [{**{c: None for c in PRED_COLUMNS if c != "match_rule" and c != "scoring"}, **r, "item_id": str(i),
+             "task": "multi-choice", "aspect": "action", "sub_dim": "all", "modality": "video", "match_status": "matched",
+             "scorer_version": 1} for i, r in enumerate(old.to_dicts())]
+    write_outputs(tmp_path, rows, {"scorers": {"tempcompass-mc": 1}})
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers())
+    args = parser.parse_args(["rescore", str(tmp_path), "--scoring", "official"])
+    assert args.func(args) == 0
+    p = pl.read_parquet(tmp_path / "predictions.parquet")
+    assert p.columns[: len(PRED_COLUMNS)] == PRED_COLUMNS
+    assert p["match_rule"].to_list() == ["official:exact", "unmatched", "unmatched", "unmatched"]
+    assert set(p["scoring"]) == {"official"} and set(p["scorer_version"]) == {2}
+    assert json.loads((tmp_path / "eval.json").read_text())["scoring"] == "official"
+    top = pl.read_parquet(tmp_path / "scores.parquet").filter((pl.col("aspect") == "all") & (pl.col("sub_dim") == "all"))
+    assert top["n_correct"][0] == 1 and top["n_unmatched"][0] == 3
+    args = parser.parse_args(["rescore", str(tmp_path)])  # keeps the mode the predictions were scored with
+    args.func(args)
+    assert set(pl.read_parquet(tmp_path / "predictions.parquet")["scoring"]) == {"official"}
