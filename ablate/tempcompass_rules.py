@@ -287,11 +287,11 @@ def _tokens(s: str) -> list[str]:
     return re.findall(r"[a-z0-9]+|[.,;:!?\n]", s.replace("|", " "))
 
 
-def _negated(tok: list[str], i: int, n: int) -> bool:
+def _negated(tok: list[str], i: int, n: int, lookback: int = 4) -> bool:
     """Is the option at word tokens tok[i:i+n] negated ("not X", "X rather than", "X is incorrect")?"""
     before: list[str] = []
     j = i - 1
-    while j >= 0 and len(before) < 4 and tok[j] not in _BREAKS:
+    while j >= 0 and len(before) < lookback and tok[j] not in _BREAKS:
         before.insert(0, tok[j])
         j -= 1
     if _NEG_BEFORE & set(before) or any(tuple(before[x:x + 2]) in _NEG_BEFORE2 for x in range(len(before) - 1)):
@@ -307,22 +307,48 @@ def _negated(tok: list[str], i: int, n: int) -> bool:
     return j < len(after) and (after[j] in _WRONG - {"not"} or (after[j] == "not" and j > 0))
 
 
-def _alive(text: str, opts: list[Opt]) -> set[int]:
-    """Options whose sentence occurs in text (word-aligned, not negated, not inside a longer option's)."""
-    tok = _tokens(text)
+_ARTICLES = {"a", "an", "the"}
+
+
+def _content(ws) -> tuple[str, ...]:
+    return tuple(w for w in ws if w not in _ARTICLES)
+
+
+def _affix_free(opts: list[Opt]) -> tuple[list[tuple[str, ...]], int]:
+    """Option sentences without the words all of them share at the start and at the end ("She is
+    dancing" / "She is walking" -> "dancing" / "walking"); [] when that leaves two alike or one empty."""
+    ws = [_content(o.words) for o in opts]
+    if len(ws) < 2 or not all(ws):
+        return [], 0
+    pre = 0
+    while all(len(w) > pre for w in ws) and len({w[pre] for w in ws}) == 1:
+        pre += 1
+    suf = 0
+    while all(len(w) > pre + suf for w in ws) and len({w[-1 - suf] for w in ws}) == 1:
+        suf += 1
+    if not pre and not suf:
+        return [], 0
+    cut = [w[pre:len(w) - suf] for w in ws]
+    return (cut, pre) if all(cut) and len(set(cut)) == len(cut) else ([], 0)
+
+
+def _alive(text: str, opts: list[Opt], forms: list[tuple[str, ...]] | None = None, lookback: int = 4) -> set[int]:
+    """Options whose sentence occurs in text (word-aligned, articles ignored, not negated, not inside a
+    longer option's occurrence); `forms` replaces the option sentences (see _affix_free)."""
+    tok = [t for t in _tokens(text) if t not in _ARTICLES]
     pos = [i for i, t in enumerate(tok) if t not in _BREAKS]  # word index -> token index
     ws = [tok[i] for i in pos]
     spans: dict[int, list[tuple[int, int]]] = {}
-    for k, o in enumerate(opts):
-        n = len(o.words)
+    for k, w in enumerate(forms if forms is not None else [_content(o.words) for o in opts]):
+        n = len(w)
         if n:
-            spans[k] = [(i, i + n) for i in range(len(ws) - n + 1) if tuple(ws[i:i + n]) == o.words]
+            spans[k] = [(i, i + n) for i in range(len(ws) - n + 1) if tuple(ws[i:i + n]) == w]
     alive = set()
     for k, sp in spans.items():
         for a, b in sp:
             if any(j != k and c <= a and b <= d and d - c > b - a for j, sj in spans.items() for c, d in sj):
                 continue  # "left" inside "from left to right"
-            if _negated(tok, pos[a], pos[b - 1] - pos[a] + 1):
+            if _negated(tok, pos[a], pos[b - 1] - pos[a] + 1, lookback):
                 continue
             alive.add(k)
     return alive
@@ -331,6 +357,11 @@ def _alive(text: str, opts: list[Opt]) -> set[int]:
 def _contained(text: str, opts: list[Opt]) -> int | None:
     """Exactly one option sentence occurs in text, by _alive."""
     alive = _alive(text, opts)
+    forms, pre = _affix_free(opts)  # what tells the options apart: "dancing" in "She is dancing"
+    cut = _alive(text, opts, forms, 4 + pre) if forms else set()
+    if alive and cut - alive:
+        raise _Ambiguous  # "dribbling a basketball and then shooting it": another option's key words too
+    alive = alive or cut  # "The woman is seen dancing and singing" for "She is dancing and singing"
     if len(alive) > 1:
         raise _Ambiguous
     return alive.pop() if alive else None

@@ -292,3 +292,25 @@ def test_rescore_dir_official_mode_rewrites_predictions_scores_and_manifest(tmp_
     args = parser.parse_args(["rescore", str(tmp_path)])  # keeps the mode the predictions were scored with
     args.func(args)
     assert set(pl.read_parquet(tmp_path / "predictions.parquet")["scoring"]) == {"official"}
+
+
+@pytest.mark.parametrize("reply,options,answer,correct", [
+    # free-text replies of the shape real models give (option text inside a sentence)
+    ("The video shows a man shooting a basketball into a basket.",
+     ("A. shooting basketball", "B. dribbling basketball", "C. dunking basketball"), "A. shooting basketball", True),
+    ("The woman is seen dancing and singing while holding a rolling pin.",
+     ("A. She is cooking meal", "B. She is dancing and singing", "C. She is washing dishes"), "B. She is dancing and singing", True),
+    ("The people in the video are gliding away from the camera.",
+     ("A. gliding away from the camera", "B. gliding towards the camera"), "B. gliding towards the camera", False),
+    ("The video is presented in a fast-forward motion.", ("A. pause", "B. fast forward", "C. slow motion"), "C. slow motion", False),
+    ("The basketball is moving from left to right in the video.",
+     ("A. straight ahead", "B. left to right", "C. right to left"), "C. right to left", False),
+])
+def test_mc_contained_free_text(reply, options, answer, correct):
+    s = mc(reply, answer=answer, options=options)
+    assert (s.rule, s.correct) == ("fallback:contained", correct)
+
+
+def test_mc_contained_two_options_after_affix_stripping_is_ambiguous():
+    opts = ("A. dribbling basketball", "B. passing basketball", "C. shooting basketball")
+    assert mc("The man is dribbling a basketball and then shooting it.", answer=opts[2], options=opts).status == "unmatched"
