@@ -63,7 +63,7 @@ def strip_markdown(s: str) -> str:
     """Drop emphasis, code marks, headings, bullets and block quotes; keep the words and line breaks."""
     s = s.replace("\u2019", "'").replace("`", "")
     s = re.sub(r"\*+|(?<!\w)_+|_+(?!\w)", "", s)
-    s = re.sub(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-\u2022][ \t]+|\d+\.[ \t]+(?=\S.*:))", "", s)
+    s = re.sub(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-\u2022][ \t]+)", "", s)
     s = re.sub(r"(?m)^[ \t]*[\"'\u201c\u201d]+|[\"'\u201c\u201d]+[ \t]*$", "", s)  # quotes around a line
     return s.strip()
 
@@ -71,7 +71,7 @@ def strip_markdown(s: str) -> str:
 _LEAD = [re.compile(p, re.I) for p in (
     r"^(?:based on|according to|from|in|after (?:watching|analy[sz]ing|reviewing|viewing)|upon (?:watching|viewing))"
     r"\s+(?:the|this|my)\s+(?:[\w-]+\s+){0,3}?(?:video|footage|clip|frames?|images?|content|analysis|observation|"
-    r"information|description|question|options?)s?\b[^,:\n]{0,40}?[,:]\s*",
+    r"information|description|question|options?)s?\b[^,:.\n]{0,40}?[,:]\s*",
     r"^(?:so|therefore|thus|hence|overall|in conclusion|in summary|final answer)\s*[,:]?\s*",
     r"^(?:i think|i believe|i would say|i'd say|i guess|in my opinion|my answer is|my choice is|"
     r"i (?:would )?(?:choose|select|pick|go with))\b\s*:?\s*",
@@ -281,10 +281,10 @@ def _at_start(text: str, opts: list[Opt]) -> int | None:
 
 
 def _tokens(s: str) -> list[str]:
-    """words() with "|" where a clause ends (.,;:!? or a line break): negation never crosses one."""
+    """words() plus the punctuation that ends a clause (.,;:!? or a line break): negation never crosses one."""
     s = s.replace("\u2019", "'").replace("\u2018", "'")
     s = re.sub(r"n't\b", " not", s.lower())
-    return re.findall(r"[a-z0-9]+|[.,;:!?\n]", s.replace("|", " "))
+    return re.findall(r"[a-z0-9]+|[.,;:!?\n]", s)
 
 
 def _negated(tok: list[str], i: int, n: int, lookback: int = 4) -> bool:
