@@ -235,18 +235,6 @@ def _check_rest(k: int, rest: str, opts: list[Opt]) -> None:
         raise _Ambiguous  # "Caption A: <the sentence of caption B>"
 
 
-def _is_listing(text: str, opts: list[Opt]) -> bool:
-    """Two or more lines that each spell out a different whole option ("A. left\\nB. right")."""
-    keys = set()
-    for line in text.split("\n"):
-        h = _head(line, opts)
-        if h is not None and tuple(words(h[1])) == opts[h[0]].words:
-            keys.add(h[0])
-        else:
-            keys.update(k for k, o in enumerate(opts) if words(line) == list(words(o.line)) and o.words)
-    return len(keys) > 1
-
-
 def _whole(text: str, opts: list[Opt]) -> int | None:
     """The whole text is one option's line, sentence or index, up to case, punctuation and brackets."""
     w = words(text)
@@ -367,16 +355,36 @@ def _contained(text: str, opts: list[Opt]) -> int | None:
     return alive.pop() if alive else None
 
 
+def _after_listing(text: str, opts: list[Opt]) -> str | None:
+    """Text after the last of two or more option lines (a quoted question), or None if none are listed."""
+    lines = text.split("\n")
+    listed = [i for i, line in enumerate(lines) if _option_line(line, opts)]
+    if len({_option_line(lines[i], opts) for i in listed}) < 2:
+        return None
+    return "\n".join(lines[listed[-1] + 1:]).strip()
+
+
+def _option_line(line: str, opts: list[Opt]) -> int | None:
+    """1 + the option a line spells out in full ("A. left", "(B) right", "Caption A: ..."), else None."""
+    h = _head(line, opts)
+    if h is not None and tuple(words(h[1])) == opts[h[0]].words:
+        return h[0] + 1
+    return next((k + 1 for k, o in enumerate(opts) if o.words and words(line) == list(words(o.line))), None)
+
+
 def fallback_choice(reply: str, opts: list[Opt]) -> tuple[int, str] | None:
     """(option index, rule) by the judge-free fallbacks, or None (unmatched)."""
     t0 = reply.strip()
+    rest = _after_listing(strip_markdown(t0), opts)
+    if rest is not None:  # the options quoted back: only what follows them can answer ("...\nAnswer: C")
+        t0 = rest
     t1 = strip_markdown(t0)
     t2 = drop_lead(t1)
     stages = [(t1, "fallback:markdown" if t1 != t0 else "fallback:normalized")]
     if t2 != t1:
         stages.append((t2, "fallback:lead-phrase"))
     try:
-        if _is_listing(t1, opts) or is_refusal(t0) or is_refusal(t2):
+        if not t0 or is_refusal(t0) or is_refusal(t2):
             return None
         for text, rule in stages:
             k = _whole(text, opts)

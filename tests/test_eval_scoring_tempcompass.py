@@ -314,3 +314,18 @@ def test_mc_contained_free_text(reply, options, answer, correct):
 def test_mc_contained_two_options_after_affix_stripping_is_ambiguous():
     opts = ("A. dribbling basketball", "B. passing basketball", "C. shooting basketball")
     assert mc("The man is dribbling a basketball and then shooting it.", answer=opts[2], options=opts).status == "unmatched"
+
+
+@pytest.mark.parametrize("reply,rule,correct", [
+    ("What is the man doing?\nA. eating\nB. sleeping\nC. cooking\nD. dancing\nAnswer: C", "fallback:normalized", True),
+    ("Options:\n(A) eating\n(B) sleeping\n(C) cooking\n\nThe man is eating.", "fallback:contained", False),
+    ("Clearly, the man is cooking.", "fallback:contained", True),  # a letter inside a word is no index
+    ("Dancing.", "fallback:normalized", False),
+])
+def test_mc_quoted_options_and_letters_inside_words(reply, rule, correct):
+    s = mc(reply)
+    assert (s.rule, s.correct) == (rule, correct), s
+
+
+def test_mc_quoted_options_alone_stay_unmatched():
+    assert mc("What is the man doing?\n(A) eating\n(B) sleeping\n(C) cooking").status == "unmatched"
