@@ -136,7 +136,8 @@ def gold_index(opts: list[Opt], answer: str) -> int | None:
 # ---- the official rules ------------------------------------------------------------------------
 
 def official_multi_choice(r: str, options: tuple[str, ...], answer: str) -> Match | None:
-    """eval_multi-choice.py: reply == answer; a bare A-D; an "X." or "X)" prefix (its letter, whatever follows)."""
+    """eval_multi-choice.py: reply == answer; a bare A-D; an "X." or "X)" prefix (its letter, whatever
+    follows). As the script: the reply as it is (no strip), case-sensitive."""
     def letter_match(letter: str, rule: str) -> Match:
         k = "ABCD".index(letter)
         return Match(options[k] if k < len(options) else letter, rule, letter == answer[:1])
@@ -151,8 +152,10 @@ def official_multi_choice(r: str, options: tuple[str, ...], answer: str) -> Matc
 
 
 def official_caption_matching(r: str, options: tuple[str, ...], answer: str) -> Match | None:
-    """eval_caption_matching.py's eval_rule: the option line, its sentence (also after a ") "), or its index."""
-    lines = [o.strip() for o in options]
+    """eval_caption_matching.py's eval_rule: the option line, its sentence (also after a ") "), or its index.
+
+    As the script: the reply as it is (no strip), case-sensitive; the last rule that fits wins."""
+    lines = list(options)
     pred = rule = None
     for k, o in enumerate(lines):
         if o == r:
@@ -401,13 +404,17 @@ def fallback_choice(reply: str, opts: list[Opt]) -> tuple[int, str] | None:
 
 def match_choice(reply: str, options: tuple[str, ...], answer: str, task: str, official: bool = False) -> Match:
     """Multi-choice ("multi-choice") or caption matching ("caption_matching") reply -> Match."""
-    r = reply.replace("</s>", "").strip()
+    raw = reply.replace("</s>", "")  # what the official scripts compare: no strip
     if not options:
         return UNMATCHED
     rule = official_multi_choice if task == "multi-choice" else official_caption_matching
-    m = rule(r, options, answer.strip())
+    m = rule(raw, options, answer)
     if m is not None or official:
         return m or UNMATCHED
+    r = raw.strip()
+    m = rule(r, tuple(o.strip() for o in options), answer.strip())
+    if m is not None:  # "Option 1: ... " with a trailing space went to the judge
+        return m._replace(rule="fallback:normalized")
     opts = parse_options(options)
     got = fallback_choice(r, opts)
     if got is None:
@@ -418,11 +425,15 @@ def match_choice(reply: str, options: tuple[str, ...], answer: str, task: str, o
 
 def match_yes_no(reply: str, answer: str, official: bool = False) -> Match:
     """Yes/no reply -> Match (official prefix rule, then a leading yes/no/true/false after markdown or a lead phrase)."""
-    r = reply.replace("</s>", "").strip()
-    m = official_yes_no(r, answer)
+    raw = reply.replace("</s>", "")
+    m = official_yes_no(raw, answer)
     if m is not None or official:
         return m or UNMATCHED
+    r = raw.strip()
     gold = answer.strip().lower()
+    y = re.match(r"^(yes|no)\b", r, re.I)
+    if y:  # " Yes" with a leading space went to the judge
+        return Match(y.group(1).lower(), "fallback:normalized", y.group(1).lower() == gold)
     t1 = re.sub(r"^[^\w]+", "", strip_markdown(r))
     t2 = re.sub(r"^[^\w]+", "", drop_lead(t1))
     t3 = _LEAD_YN.sub("", t2, count=1)

@@ -329,3 +329,17 @@ def test_mc_quoted_options_and_letters_inside_words(reply, rule, correct):
 
 def test_mc_quoted_options_alone_stay_unmatched():
     assert mc("What is the man doing?\n(A) eating\n(B) sleeping\n(C) cooking").status == "unmatched"
+
+
+@pytest.mark.parametrize("scorer,reply,options,answer", [
+    ("tempcompass-cm", CM_NUM[0] + " ", CM_NUM, CM_NUM[0]),  # the official script does not strip: judge
+    ("tempcompass-mc", "C\n", MC, MC_ANS), ("tempcompass-mc", " C. cooking", MC, MC_ANS),
+])
+def test_official_rules_see_the_reply_unstripped(scorer, reply, options, answer):
+    assert score(scorer, reply, options, answer, "official").status == "unmatched"
+    s = score(scorer, reply, options, answer)
+    assert (s.rule, s.correct) == ("fallback:normalized", True)
+
+
+def test_yes_no_leading_space_is_a_fallback():
+    assert yn(" Yes").rule == "fallback:normalized" and yn(" Yes", mode="official").status == "unmatched"
