@@ -10,7 +10,8 @@ The official scripts (llyx97/TempCompass eval_*.py) apply a few string rules and
 cannot match to an LLM judge. `official=True` applies those rules only, as the scripts do with
 --disable_llm (unmatched = wrong). Otherwise the fallbacks below do the judge's share; each one must
 be unambiguous, because a wrong guess is worse than an unmatched reply:
-- fallback:normalized  the whole reply is an option line, sentence or index up to case, punctuation,
+- fallback:normalized  an official rule matches once the reply is stripped (the scripts do not strip), or
+                       the whole reply is an option line, sentence or index up to case, punctuation,
                        brackets and whitespace ("(B)", "b", "right.", "Caption b", "B" in caption matching);
 - fallback:start       an index at the start of a longer reply ("(B) slower, since ...", "Option 1 is
                        correct"), or the option sentence itself followed by punctuation;
@@ -21,8 +22,10 @@ be unambiguous, because a wrong guess is worse than an unmatched reply:
                        than", "... is incorrect"), and not merely inside a longer option that also occurs;
 - yes/no: fallback:markdown / fallback:lead-phrase for a leading yes/no word, fallback:true-false for a
   leading "True"/"False" ("The statement is false.").
-Never matched: refusals ("It is impossible to tell"), two options at once ("A or B", "(A) and (B)", a
-list of option lines), an index whose text is another option's sentence ("Caption A: <B's sentence>").
+Options quoted back (two or more option lines) are skipped: only what follows them can answer.
+Never matched: refusals ("It is impossible to tell"), two options at once ("A or B", "(A) and (B)",
+"dribbling ... and then shooting" for "dribbling basketball" / "shooting basketball"), an index whose
+text is another option's sentence ("Caption A: <B's sentence>"), an index naming no option ("(E) ...").
 """
 
 from __future__ import annotations
@@ -120,17 +123,19 @@ def parse_options(options: tuple[str, ...]) -> list[Opt]:
 
 
 def gold_index(opts: list[Opt], answer: str) -> int | None:
-    """Which option the answer names: the full line, an index ("C", "Caption B"), or the sentence."""
+    """Which option the answer names: the full line, the sentence, or an index ("C", "Caption B")."""
     a = answer.strip()
     for k, o in enumerate(opts):
         if words(o.line) == words(a):
             return k
+    k = next((k for k, o in enumerate(opts) if o.words and o.words == tuple(words(a))), None)
+    if k is not None:  # before the index: "A man is ..." is a sentence, not the letter A
+        return k
     m = re.match(rf"^(?:{INDEX_WORDS}\s*)?\(?([A-Za-z]|\d{{1,2}})\)?[.:)]?(?:\s|$)", a, re.I)
     if m:
         k = next((k for k, o in enumerate(opts) if o.key == m.group(1).lower()), None)
-        if k is not None:
-            return k
-    return next((k for k, o in enumerate(opts) if o.words and o.words == tuple(words(a))), None)
+        return k
+    return None
 
 
 # ---- the official rules ------------------------------------------------------------------------

@@ -343,3 +343,10 @@ def test_official_rules_see_the_reply_unstripped(scorer, reply, options, answer)
 
 def test_yes_no_leading_space_is_a_fallback():
     assert yn(" Yes").rule == "fallback:normalized" and yn(" Yes", mode="official").status == "unmatched"
+
+
+def test_cm_answer_sentence_starting_with_article_is_not_the_letter_a():
+    opts = ("Caption A: The man is dribbling a basketball.", "Caption B: A man is dunking a basketball.")
+    # (the official rules compare strings as the script does; the fallbacks resolve the answer to an option)
+    assert cm("B", opts, answer="A man is dunking a basketball.").correct
+    assert not cm("A", opts, answer="A man is dunking a basketball.").correct
