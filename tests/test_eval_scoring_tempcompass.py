@@ -350,3 +350,26 @@ def test_cm_answer_sentence_starting_with_article_is_not_the_letter_a():
     # (the official rules compare strings as the script does; the fallbacks resolve the answer to an option)
     assert cm("B", opts, answer="A man is dunking a basketball.").correct
     assert not cm("A", opts, answer="A man is dunking a basketball.").correct
+
+
+def test_scoring_mode_in_recipe_identity_and_cli():
+    import argparse
+    from pathlib import Path
+
+    from ablate.evaluate import add_cli
+    from ablate.plan import expand
+    from ablate.recipe import load_recipe
+
+    smoke = Path(__file__).parent.parent / "recipes" / "smoke.toml"
+    default = expand(load_recipe(smoke, check_paths=False))
+    official = expand(load_recipe(smoke, ['eval.scoring="official"'], check_paths=False))
+    assert all(v.eval_key["scoring"] == "ablate" for v in default)
+    assert all(v.eval_key["scoring"] == "official" for v in official)
+    assert not {v.id for v in default} & {v.id for v in official}
+    # the default keeps the ids recipes had before `eval.scoring` existed (bbb71e65-era reports)
+    assert "668941cc6cf4" in {v.id for v in expand(load_recipe(smoke.parent / "data_scale.toml", check_paths=False))}
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers())
+    assert parser.parse_args(["eval", "--scoring", "official", "--out", "x"]).scoring == "official"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["rescore", "x", "--scoring", "judge"])
