@@ -235,6 +235,11 @@ def _check_rest(k: int, rest: str, opts: list[Opt]) -> None:
     if h is not None and h[0] != k:
         raise _Ambiguous  # "A or B", "(A) and (B)", "A, B", "Caption A / Caption B"
     w = words(line)
+    j = 0
+    while j < len(w) and w[j] in _COPULA | {"does", "do", "did"}:
+        j += 1
+    if j < len(w) and w[j] in _WRONG | {"never", "unlikely", "neither"}:
+        raise _Ambiguous  # "Caption A is incorrect ...", "Option 1 does not match"
     if not w or _starts_with_words(w, opts[k].words):
         return
     others = [j for j, o in enumerate(opts) if j != k and _starts_with_words(w, o.words)]

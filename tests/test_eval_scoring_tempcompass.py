@@ -178,6 +178,8 @@ def test_cm_fallbacks(reply, options, rule, correct):
     ("The light turns from red to green. Later the light turns from green to red.", CM_SENT),
     ("It is not the case that the light turns from red to green.", CM_SENT),
     ("Option 3", CM_NUM), ("C", CM),
+    ("Caption A is incorrect. The man paints first.", CM), ("Option 1 does not match the video.", CM_NUM),
+    ("Caption B isn't right; the brush is dipped first.", CM),
 ])
 def test_cm_ambiguous_stays_unmatched(reply, options):
     assert cm(reply, options).status == "unmatched"
