@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from ablate.scoring import SCORERS_VERSION, rescore_predictions, score
+from ablate.eval.scoring import SCORERS_VERSION, rescore_predictions, score
 
 MC = ("A. eating", "B. sleeping", "C. cooking", "D. dancing")
 MC_ANS = "C. cooking"
@@ -261,7 +261,7 @@ def test_rescore_predictions_records_rule_mode_and_version():
 
 
 def test_report_rule_table():
-    from ablate.report import _match_rule_section, variants_frame
+    from ablate.sweep.report import _match_rule_section, variants_frame
 
     p = rescore_predictions(_preds())
     md = "\n".join(_match_rule_section(p, variants_frame({"variants": [{"id": "v", "label": "v0", "volume": 0}]})))
@@ -273,7 +273,7 @@ def test_rescore_dir_official_mode_rewrites_predictions_scores_and_manifest(tmp_
     import argparse
     import json
 
-    from ablate.evaluate import PRED_COLUMNS, add_cli, write_outputs
+    from ablate.eval.stage import PRED_COLUMNS, add_cli, write_outputs
 
     old = _preds().drop("scoring").with_columns(pl.lit("tempcompass").alias("benchmark"))
     rows = [{**{c: None for c in PRED_COLUMNS if c != "match_rule" and c != "scoring"}, **r, "item_id": str(i),
@@ -358,9 +358,9 @@ def test_scoring_mode_in_recipe_identity_and_cli():
     import argparse
     from pathlib import Path
 
-    from ablate.evaluate import add_cli
-    from ablate.plan import expand
-    from ablate.recipe import load_recipe
+    from ablate.eval.stage import add_cli
+    from ablate.sweep.plan import expand
+    from ablate.sweep.recipe import load_recipe
 
     smoke = Path(__file__).parent.parent / "recipes" / "smoke.toml"
     default = expand(load_recipe(smoke, check_paths=False))
