@@ -30,6 +30,7 @@ text is another option's sentence ("Caption A: <B's sentence>"), an index naming
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -55,11 +56,12 @@ class Opt(NamedTuple):
 
 # ---- text normalisation ------------------------------------------------------------------------
 
-def words(s: str) -> list[str]:
+@functools.lru_cache(maxsize=1 << 16)  # option lines recur in every reply of a question
+def words(s: str) -> tuple[str, ...]:
     """Lowercase words (punctuation dropped, "n't" -> " not", curly quotes straightened)."""
     s = s.replace("\u2019", "'").replace("\u2018", "'")
     s = re.sub(r"n't\b", " not", s.lower())
-    return re.findall(r"[a-z0-9]+", s)
+    return tuple(re.findall(r"[a-z0-9]+", s))
 
 
 def strip_markdown(s: str) -> str:
@@ -110,7 +112,8 @@ def is_refusal(s: str) -> bool:
 
 # ---- options -----------------------------------------------------------------------------------
 
-def parse_options(options: tuple[str, ...]) -> list[Opt]:
+@functools.lru_cache(maxsize=1 << 14)
+def parse_options(options: tuple[str, ...]) -> tuple[Opt, ...]:
     """'C. cooking' / 'Caption B: x' / 'Option 1: x' / '(A) x' -> Opt; a bare text gets its position letter."""
     out = []
     for k, line in enumerate(options):
@@ -118,17 +121,17 @@ def parse_options(options: tuple[str, ...]) -> list[Opt]:
         m = re.match(rf"^{INDEX_WORDS}\s*\(?([A-Za-z]|\d{{1,2}})\)?\s*:\s*(.*)$", line, re.I) \
             or re.match(r"^\(?([A-Za-z]|\d{1,2})[.:)]\)?\s+(.*)$", line) or re.match(r"^\(([A-Za-z]|\d{1,2})\)\s*(.*)$", line)
         key, sent = (m.group(1).lower(), m.group(2).strip()) if m else ("abcdefghij"[k] if k < 10 else str(k), line)
-        out.append(Opt(line, key, sent, tuple(words(sent))))
-    return out
+        out.append(Opt(line, key, sent, words(sent)))
+    return tuple(out)
 
 
-def gold_index(opts: list[Opt], answer: str) -> int | None:
+def gold_index(opts: tuple[Opt, ...], answer: str) -> int | None:
     """Which option the answer names: the full line, the sentence, or an index ("C", "Caption B")."""
     a = answer.strip()
     for k, o in enumerate(opts):
         if words(o.line) == words(a):
             return k
-    k = next((k for k, o in enumerate(opts) if o.words and o.words == tuple(words(a))), None)
+    k = next((k for k, o in enumerate(opts) if o.words and o.words == words(a)), None)
     if k is not None:  # before the index: "A man is ..." is a sentence, not the letter A
         return k
     m = re.match(rf"^(?:{INDEX_WORDS}\s*)?\(?([A-Za-z]|\d{{1,2}})\)?[.:)]?(?:\s|$)", a, re.I)
@@ -206,7 +209,7 @@ class _Ambiguous(Exception):
     """Two options fit: the reply stays unmatched."""
 
 
-def _head(text: str, opts: list[Opt], strict: bool = False) -> tuple[int, str] | None:
+def _head(text: str, opts: tuple[Opt, ...], strict: bool = False) -> tuple[int, str] | None:
     """(option index, rest of the text) for an index at the start of text, or None."""
     m = _HEAD_WORD.match(text) or _HEAD_PAREN.match(text) or _HEAD_BARE.match(text)
     if m is None:
@@ -224,11 +227,11 @@ def _head(text: str, opts: list[Opt], strict: bool = False) -> tuple[int, str] |
     return None if k is None else (k, text[m.end():])
 
 
-def _starts_with_words(text_words: list[str], w: tuple[str, ...]) -> bool:
+def _starts_with_words(text_words: tuple[str, ...], w: tuple[str, ...]) -> bool:
     return bool(w) and tuple(text_words[:len(w)]) == w
 
 
-def _check_rest(k: int, rest: str, opts: list[Opt]) -> None:
+def _check_rest(k: int, rest: str, opts: tuple[Opt, ...]) -> None:
     """Raise _Ambiguous when the text after option k's index names another option."""
     line = rest.split("\n", 1)[0]
     h = _head(_CONJ.sub("", line, count=1), opts)
@@ -248,12 +251,12 @@ def _check_rest(k: int, rest: str, opts: list[Opt]) -> None:
         raise _Ambiguous  # "Caption A: <the sentence of caption B>"
 
 
-def _whole(text: str, opts: list[Opt]) -> int | None:
+def _whole(text: str, opts: tuple[Opt, ...]) -> int | None:
     """The whole text is one option's line, sentence or index, up to case, punctuation and brackets."""
     w = words(text)
     if not w:
         return None
-    hits = {k for k, o in enumerate(opts) if w == list(words(o.line)) or (o.words and w == list(o.words))}
+    hits = {k for k, o in enumerate(opts) if w == words(o.line) or (o.words and w == o.words)}
     bare = re.sub(rf"^{INDEX_WORDS}\s*", "", re.sub(r"[\s.:)(\[\]]+", " ", text).strip(), flags=re.I).strip().lower()
     hits |= {k for k, o in enumerate(opts) if bare == o.key}
     if len(hits) > 1:
@@ -261,7 +264,7 @@ def _whole(text: str, opts: list[Opt]) -> int | None:
     return hits.pop() if hits else None
 
 
-def _at_start(text: str, opts: list[Opt]) -> int | None:
+def _at_start(text: str, opts: tuple[Opt, ...]) -> int | None:
     """An index at the start (checked against what follows), or an option sentence then punctuation."""
     h = _head(text, opts, strict=True)
     if h is not None:
@@ -315,7 +318,8 @@ def _content(ws) -> tuple[str, ...]:
     return tuple(w for w in ws if w not in _ARTICLES)
 
 
-def _affix_free(opts: list[Opt]) -> tuple[list[tuple[str, ...]], int]:
+@functools.lru_cache(maxsize=1 << 14)
+def _affix_free(opts: tuple[Opt, ...]) -> tuple[list[tuple[str, ...]], int]:
     """Option sentences without the words all of them share at the start and at the end ("She is
     dancing" / "She is walking" -> "dancing" / "walking"); [] when that leaves two alike or one empty."""
     ws = [_content(o.words) for o in opts]
@@ -333,7 +337,7 @@ def _affix_free(opts: list[Opt]) -> tuple[list[tuple[str, ...]], int]:
     return (cut, pre) if all(cut) and len(set(cut)) == len(cut) else ([], 0)
 
 
-def _alive(text: str, opts: list[Opt], forms: list[tuple[str, ...]] | None = None, lookback: int = 4) -> set[int]:
+def _alive(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | None = None, lookback: int = 4) -> set[int]:
     """Options whose sentence occurs in text (word-aligned, articles ignored, not negated, not inside a
     longer option's occurrence); `forms` replaces the option sentences (see _affix_free)."""
     tok = [t for t in _tokens(text) if t not in _ARTICLES]
@@ -355,7 +359,7 @@ def _alive(text: str, opts: list[Opt], forms: list[tuple[str, ...]] | None = Non
     return alive
 
 
-def _contained(text: str, opts: list[Opt]) -> int | None:
+def _contained(text: str, opts: tuple[Opt, ...]) -> int | None:
     """Exactly one option sentence occurs in text, by _alive."""
     alive = _alive(text, opts)
     forms, pre = _affix_free(opts)  # what tells the options apart: "dancing" in "She is dancing"
@@ -368,7 +372,7 @@ def _contained(text: str, opts: list[Opt]) -> int | None:
     return alive.pop() if alive else None
 
 
-def _after_listing(text: str, opts: list[Opt]) -> str | None:
+def _after_listing(text: str, opts: tuple[Opt, ...]) -> str | None:
     """Text after the last of two or more option lines (a quoted question), or None if none are listed."""
     lines = text.split("\n")
     listed = [i for i, line in enumerate(lines) if _option_line(line, opts)]
@@ -377,15 +381,15 @@ def _after_listing(text: str, opts: list[Opt]) -> str | None:
     return "\n".join(lines[listed[-1] + 1:]).strip()
 
 
-def _option_line(line: str, opts: list[Opt]) -> int | None:
+def _option_line(line: str, opts: tuple[Opt, ...]) -> int | None:
     """1 + the option a line spells out in full ("A. left", "(B) right", "Caption A: ..."), else None."""
     h = _head(line, opts)
-    if h is not None and tuple(words(h[1])) == opts[h[0]].words:
+    if h is not None and words(h[1]) == opts[h[0]].words:
         return h[0] + 1
-    return next((k + 1 for k, o in enumerate(opts) if o.words and words(line) == list(words(o.line))), None)
+    return next((k + 1 for k, o in enumerate(opts) if o.words and words(line) == words(o.line)), None)
 
 
-def fallback_choice(reply: str, opts: list[Opt]) -> tuple[int, str] | None:
+def fallback_choice(reply: str, opts: tuple[Opt, ...]) -> tuple[int, str] | None:
     """(option index, rule) by the judge-free fallbacks, or None (unmatched)."""
     t0 = reply.strip()
     rest = _after_listing(strip_markdown(t0), opts)
