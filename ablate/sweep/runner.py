@@ -34,11 +34,11 @@ from pathlib import Path
 
 import ablate
 from ablate.core import UserError, atomic_dir, file_sha256, stable_hash, write_json
+from ablate.eval.scoring import SCORERS_VERSION
 from ablate.sweep.live import Live
 from ablate.sweep.lock import RunsLock
 from ablate.sweep.plan import Variant, expand
 from ablate.sweep.recipe import FAMILIES, GENERIC, Recipe
-from ablate.eval.scoring import SCORERS_VERSION
 
 FORCEABLE = ("synth", "train", "eval", "report")
 
