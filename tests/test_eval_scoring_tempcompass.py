@@ -139,7 +139,7 @@ def test_mc_typo_reply_in_a_fallback_form_keeps_its_letter():
     ("Caption A", CM, "official:index", True), ("Caption A.", CM, "official:index", True),
     ("Caption B", CM, "official:index", False),
     ("Option 1", CM_NUM, "official:index", True), ("Option 2", CM_NUM, "official:index", False),
-    ("Sentence A", CM_SENT, "official:index", True),
+    ("Sentence A", CM_SENT, "official:index", True), ("Sentence B.", CM_SENT, "official:index", False),
 ])
 def test_cm_official_rules(reply, options, rule, correct):
     s = cm(reply, options)
@@ -162,6 +162,9 @@ def test_cm_official_rules(reply, options, rule, correct):
      "dips the brush in paint.", CM, "fallback:lead-phrase", False),
     ("**Caption A**\n\nIn the video the brush is dipped first.", CM, "fallback:markdown", True),
     ("The first caption matches the video.", CM, "fallback:start", True),
+    ("Caption B is the best option as it matches the video better.", CM, "fallback:start", False),
+    ("Caption A matches the video better as the brush is dipped before painting.", CM, "fallback:start", True),
+    (CM_NUM[0] + " \n", CM_NUM, "fallback:normalized", True),
     ("In the video, the light turns from red to green.", CM_SENT, "fallback:lead-phrase", True),
     ("At first the light is dark, then the light turns from red to green.", CM_SENT, "fallback:contained", True),
     ("The video shows that the light turns from green to red.", CM_SENT, "fallback:contained", False),
