@@ -57,7 +57,14 @@ class Variant:
     @property
     def eval_key(self) -> dict:
         """Evaluation settings; variants sharing them are evaluated in one engine call."""
-        return {"frames": self.eval.frames, "max_tokens": self.eval.max_tokens, "engine": self.eval.engine}
+        return {"frames": self.eval.frames, "max_tokens": self.eval.max_tokens, "engine": self.eval.engine,
+                "scoring": self.eval.scoring}
+
+
+def _eval_ident(ev: EvalSection):
+    """The eval section as it enters a variant id: the default scoring is left out, so the ids of
+    recipes written before `eval.scoring` existed stay the same (the eval dir key always has it)."""
+    return ev if ev.scoring != "ablate" else {k: v for k, v in dataclasses.asdict(ev).items() if k != "scoring"}
 
 
 def _replace(section, values: dict):
@@ -80,14 +87,14 @@ def expand(recipe: Recipe) -> list[Variant]:
         mix = cell["mix"]
         if volume == 0:
             eval_axes = {f"eval.{k}": v for k, v in per["eval"].items()}
-            ident = {"base": recipe.base.model, "world": recipe.world, "eval": ev, "version": __version__}
+            ident = {"base": recipe.base.model, "world": recipe.world, "eval": _eval_ident(ev), "version": __version__}
             label = "base" + "".join(f" {k}={v}" for k, v in eval_axes.items())
             v = Variant(stable_hash(ident, 12), label, {"volume": 0, **eval_axes}, None, None, 0, seed,
                         data, train, ev)
         else:
             weights = recipe.mixes[mix]
             ident = {"base": recipe.base.model, "world": recipe.world, "data": data, "mix": weights, "volume": volume,
-                     "seed": seed, "train": train, "eval": ev, "version": __version__}
+                     "seed": seed, "train": train, "eval": _eval_ident(ev), "version": __version__}
             extra = "".join(f" {k}={cell[k]}" for k in axes
                             if k not in ("mix", "volume") and len(recipe.grid[k]) > 1)
             label = f"{mix}/v{volume}{extra}"

@@ -133,6 +133,9 @@ class EvalSection:
     """Generation budget per answer (greedy)."""
     engine: str = "vllm"
     """Inference backend: vllm (one engine for every adapter) or hf (reference)."""
+    scoring: str = "ablate"
+    """Reply scoring: `ablate` (official rules, then judge-free fallbacks) or `official` (the
+    benchmarks' own rules only, unmatched = wrong; TempCompass as its scripts with --disable_llm)."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 CHOICES: dict[str, tuple] = {
     **{f"train.{k}": v for k, v in _train_choices().items()},
-    "data.length_scale": (1, 2, 4, 8), "eval.engine": ("vllm", "hf"),
+    "data.length_scale": (1, 2, 4, 8), "eval.engine": ("vllm", "hf"), "eval.scoring": ("ablate", "official"),
     "data.corpus_format": ("auto", "llava", "coco", "sharegpt4v", "jsonl", "parquet", "csv"),
 }
 

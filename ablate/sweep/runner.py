@@ -281,7 +281,8 @@ def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list
         jobs.append((EvalJob(base=str(ctx.base.root), base_hash=ctx.base.hash,
                              adapters={vid: r.get("adapter") for vid, r in recs.items()},
                              train_keys={vid: r["stages"].get("train") for vid, r in recs.items()},
-                             benchmarks=benches, engine=ev.engine, frames=ev.frames, max_tokens=ev.max_tokens), vs))
+                             benchmarks=benches, engine=ev.engine, frames=ev.frames, max_tokens=ev.max_tokens,
+                             scoring=ev.scoring), vs))
     n_run = ctx.executed["eval"]
     res = _run_stage(ctx, EVAL, jobs)
     eval_dirs = []

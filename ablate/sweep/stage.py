@@ -107,6 +107,7 @@ class EvalJob(_OnBase):
     engine: str = "vllm"  # vllm | hf
     frames: int = 8  # sampled per video
     max_tokens: int = 32  # greedy generation budget per answer
+    scoring: str = "ablate"  # ablate (official rules, then judge-free fallbacks) | official (official rules only)
 
 
 JOBS = {c.kind: c for c in (SynthJob, TrainJob, EvalJob)}
@@ -254,7 +255,7 @@ class EvalStage:
         progress(Progress(0.0, detail="loading"))
         with atomic_dir(out) as tmp:
             evaluate(resolve_base(job.base), adapters, benches, tmp, engine=job.engine, frames=job.frames,
-                     max_tokens=job.max_tokens, progress_cb=progress_cb)
+                     max_tokens=job.max_tokens, progress_cb=progress_cb, scoring=job.scoring)
 
 
 SYNTH, TRAIN, EVAL = SynthStage(), TrainStage(), EvalStage()
