@@ -1,6 +1,6 @@
 """transformers + PEFT backend: the parity reference and the fallback where vLLM is absent.
 
-    from ablate.engines import load_engine, Request
+    from ablate.eval.engines import load_engine, Request
     engine = load_engine("hf", lm_dir, adapters={"v1": adapter_dir})
     gens = engine.generate([Request(prompt_ids=ids, adapter="v1")])
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ablate.engines.base import Generation, Request
+from ablate.eval.engines.base import Generation, Request
 
 
 class HFEngine:

@@ -1,6 +1,6 @@
 """Training data for `ablate train`: read a T3 pool, pick the nested prefix, mix in replay data.
 
-    from ablate.train_data import select_examples
+    from ablate.train.data import select_examples
     sel = select_examples("runs/t3", n=1000, mix={"order": 1, "attribute": 1}, replay=None, replay_ratio=0)
     sel.examples[0]   # {"prompt": [{"role": "user", ...}], "completion": [{"role": "assistant", ...}]}
     sel.content_hash  # sha256 of exactly the examples that will be trained on, in order

@@ -1,6 +1,6 @@
 """vLLM backend: one `vllm.LLM` for the whole evaluation call, every variant's LoRA in it.
 
-    from ablate.engines import load_engine, Request
+    from ablate.eval.engines import load_engine, Request
     engine = load_engine("vllm", lm_dir, adapters={"v1": adapter_dir}, prompt_embeds=True)
     gens = engine.generate([Request(prompt_ids=ids, adapter="v1"), Request(prompt_embeds=emb)])
 
@@ -23,7 +23,7 @@ import os
 import time
 from pathlib import Path
 
-from ablate.engines.base import Generation, Request, adapter_config, lora_ids
+from ablate.eval.engines.base import Generation, Request, adapter_config, lora_ids
 
 _MAX_RUNS = 32  # more runs of one adapter's rows than this in a LoRA op: group them by sorting
 _RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values

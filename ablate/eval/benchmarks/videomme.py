@@ -1,6 +1,6 @@
 """Video-MME: one Parquet of questions (videomme/test-*.parquet) and videos data/<videoID>.mp4.
 
-    from ablate.benchmarks import BenchSpec, load_items
+    from ablate.eval.benchmarks import BenchSpec, load_items
     items = load_items(BenchSpec("videomme", "data/Video-MME", {"subset": "temporal"}))
 
 subset "temporal" keeps task_type Temporal Perception and Temporal Reasoning; "full" (default) all.
@@ -10,7 +10,7 @@ one (no subtitles); options arrive already prefixed "A. ...".
 
 from __future__ import annotations
 
-from ablate.benchmarks import BenchSpec, Item, need_path, read_parquet
+from ablate.eval.benchmarks import BenchSpec, Item, need_path, read_parquet
 from ablate.core import UserError
 
 TEMPORAL = ("Temporal Perception", "Temporal Reasoning")

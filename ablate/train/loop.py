@@ -1,6 +1,6 @@
 """The training loop behind ablate.train.train_adapter: TRL SFTTrainer + PEFT LoRA, written atomically.
 
-    from ablate.train_loop import run_training   # called by ablate.train.train_adapter only
+    from ablate.train.loop import run_training   # called by ablate.train.train_adapter only
 
 Conversational prompt-completion examples go to SFTTrainer, which renders them with the base's chat
 template and masks the prompt, so the loss is on the assistant turn only. fp32 on CPU, bf16 on GPU.
@@ -173,7 +173,7 @@ def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, de
     from peft import LoraConfig
     from transformers.trainer_callback import PrinterCallback
 
-    from ablate.train_model import load_lm, lora_targets
+    from ablate.train.model import load_lm, lora_targets
 
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     model, tok = load_lm(lm_dir, device, dtype)

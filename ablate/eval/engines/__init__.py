@@ -1,6 +1,6 @@
 """Inference backends behind one contract (`Engine`), chosen by name and imported only when chosen.
 
-    from ablate.engines import load_engine, Request
+    from ablate.eval.engines import load_engine, Request
     engine = load_engine("hf", "path/to/lm", adapters={"v1": Path("adapter_dir"), "base": None})
     gens = engine.generate([Request(prompt_ids=(5, 6, 7), adapter="v1")])
 
@@ -14,9 +14,9 @@ import importlib
 from pathlib import Path
 
 from ablate.core import UserError
-from ablate.engines.base import Engine, Generation, Request, SamplingParams, adapter_sha256, lora_ids
+from ablate.eval.engines.base import Engine, Generation, Request, SamplingParams, adapter_sha256, lora_ids
 
-BACKENDS = {"vllm": "ablate.engines.vllm_engine", "hf": "ablate.engines.hf_engine"}
+BACKENDS = {"vllm": "ablate.eval.engines.vllm_engine", "hf": "ablate.eval.engines.hf_engine"}
 
 __all__ = ["BACKENDS", "Engine", "Generation", "Request", "SamplingParams", "adapter_sha256", "load_engine", "lora_ids"]
 

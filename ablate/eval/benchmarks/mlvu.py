@@ -4,7 +4,7 @@
 - HF `sy1998/MLVU_dev`: Parquet (video_name, question = stem + options, candidates, answer = letter,
   task_type, question_id).
 
-    from ablate.benchmarks import BenchSpec, load_items
+    from ablate.eval.benchmarks import BenchSpec, load_items
     items = load_items(BenchSpec("mlvu", "data/MLVU"))
 
 Videos are found by file name anywhere under the root (one index per load). Aspect = task; the
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ablate.benchmarks import BenchSpec, Item, need_path, read_parquet
+from ablate.eval.benchmarks import BenchSpec, Item, need_path, read_parquet
 from ablate.core import UserError, read_json
 
 TASKS = ("plotQA", "needle", "ego", "count", "order", "anomaly_reco", "topic_reasoning")

@@ -11,8 +11,8 @@ and by vLLM's LoRARequest), loss.parquet (one row per optimizer step) and manife
 directory is written under a temporary name and renamed when complete (ablate.core.atomic_dir); its
 `hash` covers the base hash, the exact training examples, every option and the code version, so a
 rerun with the same inputs returns the finished manifest at once. Data selection lives in
-ablate.train_data, model loading and LoRA target checks in ablate.train_model, the loop in
-ablate.train_loop. No torch import at module level: `ablate --help` stays instant.
+ablate.train.data, model loading and LoRA target checks in ablate.train.model, the loop in
+ablate.train.loop. No torch import at module level: `ablate --help` stays instant.
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ def train_adapter(
     on_step(step, total_steps, loss, samples_per_s) is called after every optimizer step.
     """
     from ablate.core import read_json, stable_hash
-    from ablate.train_data import select_examples
-    from ablate.train_model import resolve_training_base
+    from ablate.train.data import select_examples
+    from ablate.train.model import resolve_training_base
 
     options = options or TrainOptions()
     out = Path(out)
@@ -171,7 +171,7 @@ def train_adapter(
         raise UserError(f"{out}: exists and is not an adapter directory; refusing to overwrite it")
     sel = select_examples(data, n, mix=mix, replay=replay, replay_ratio=options.replay_ratio)
     tbase = resolve_training_base(base)
-    from ablate.train_loop import device_and_precision
+    from ablate.train.loop import device_and_precision
 
     device, precision = device_and_precision(options.precision)
     identity = _run_identity(tbase, sel, options, mix, precision)
@@ -181,7 +181,7 @@ def train_adapter(
         if old.get("hash") == run_hash and (out / "adapter_model.safetensors").is_file():
             return old
 
-    from ablate.train_loop import run_training
+    from ablate.train.loop import run_training
 
     return run_training(tbase, sel, out, options, identity, run_hash, device, precision, on_step, show_progress)
 

@@ -1,7 +1,7 @@
 """The evaluation stage: every variant's adapter in one engine, text and video benchmarks, offline scores.
 
-    from ablate.benchmarks import BenchSpec
-    from ablate.evaluate import evaluate
+    from ablate.eval.benchmarks import BenchSpec
+    from ablate.eval.stage import evaluate
     evaluate("tiny", {"base": None, "t3": Path("runs/train/abc")},
              [BenchSpec("t3-probe", "runs/synth/x"), BenchSpec("world-video")], out=Path("runs/eval/y"))
 
@@ -9,7 +9,7 @@
     $ ablate rescore runs/eval/y
 
 Writes out/predictions.parquet (one row per variant x benchmark x item), out/scores.parquet
-(ablate.scoring) and out/eval.json (what was evaluated). Generations are cached per item under
+(ablate.eval.scoring) and out/eval.json (what was evaluated). Generations are cached per item under
 cache_root()/eval/generations.sqlite, keyed by (base hash, adapter weights sha256, item content
 hash, frames, sampling, prompt version): a rerun answers from the cache without starting an
 engine, and retraining an adapter in place changes its sha256 and so misses. Scores are always
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ablate.benchmarks import PROMPT_VERSION, BenchSpec, Item, load_items
+from ablate.eval.benchmarks import PROMPT_VERSION, BenchSpec, Item, load_items
 from ablate.core import UserError, cache_root, stable_hash, write_json
-from ablate.engines.base import Request, SamplingParams, adapter_sha256
-from ablate.scoring import SCORERS_VERSION, score_reply, scores_from_rows
-from ablate.video import VideoError, resolve_video, video_hash
+from ablate.eval.engines.base import Request, SamplingParams, adapter_sha256
+from ablate.eval.scoring import SCORERS_VERSION, score_reply, scores_from_rows
+from ablate.eval.video import VideoError, resolve_video, video_hash
 
 EVAL_VERSION = 1  # bump when request construction (video prompt layout, chat template use) changes
 CHUNK = 1024  # requests per engine call: big enough to keep vLLM's batch full, small for live progress
@@ -132,7 +132,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
 
     def get_engine():
         if state["engine"] is None:
-            from ablate.engines import load_engine
+            from ablate.eval.engines import load_engine
 
             video = any(b.name in {"world-video", "tempcompass", "videomme", "mlvu"} for b in benchmarks)
             state["engine"] = load_engine(engine, base.lm_dir, {v: (Path(p) if p else None) for v, p in adapters.items()},
@@ -142,7 +142,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
     def embeds_for(p: _Prepared):
         if state["features"] is None:
             from ablate.base.embed import FrameEncoder
-            from ablate.video import FeatureCache
+            from ablate.eval.video import FeatureCache
 
             state["encoder"] = FrameEncoder(base)
             state["features"] = FeatureCache(state["encoder"], base.hash, frames)
@@ -262,7 +262,7 @@ def _pred_schema():
 def write_outputs(out: Path, rows: list[dict], manifest: dict) -> Path:
     import polars as pl
 
-    from ablate.scoring import _SCHEMA
+    from ablate.eval.scoring import _SCHEMA
 
     out.mkdir(parents=True, exist_ok=True)
     preds = pl.DataFrame(rows, schema=_pred_schema())
@@ -279,7 +279,7 @@ def rescore_dir(d: str | Path) -> Path:
     """Recompute out/scores.parquet from out/predictions.parquet with the current scorers (no inference)."""
     import polars as pl
 
-    from ablate.scoring import rescore
+    from ablate.eval.scoring import rescore
 
     d = Path(d)
     f = d / "predictions.parquet"
@@ -369,7 +369,7 @@ def _cmd_bench(args) -> int:
     import runpy
     import sys
 
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_eval.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_eval.py"
     if not script.exists():
         raise UserError(f"{script}: benchmark script not found (run from a source checkout)")
     sys.argv = [str(script), *args.bench_args]

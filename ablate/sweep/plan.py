@@ -1,7 +1,7 @@
 """Plan: a recipe's grid -> variants with content-addressed ids, and what the runs dir already holds.
 
-    from ablate.recipe import load_recipe
-    from ablate.plan import expand
+    from ablate.sweep.recipe import load_recipe
+    from ablate.sweep.plan import expand
     for v in expand(load_recipe("recipes/data_scale.toml")):
         print(v.id, v.label)
 
@@ -11,7 +11,7 @@ A variant is one cell of the grid. Its id hashes every recipe value that determi
 model spec, data config, mix weights, volume, seed, training options, evaluation options). Volume 0 is
 the base model itself: it ignores mix / training axes, so all volume-0 cells with the same evaluation
 settings collapse into one `base` variant. The stage directories under the runs dir are keyed by the
-content hashes of their inputs (see ablate.runner); the plan's "cached" columns read the record the
+content hashes of their inputs (see ablate.sweep.runner); the plan's "cached" columns read the record the
 runner keeps per variant (runs/variants/<id>.json) and check that those stage directories exist.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ablate import __version__
 from ablate.core import stable_hash
-from ablate.recipe import DataSection, EvalSection, Recipe, TrainSection
+from ablate.sweep.recipe import DataSection, EvalSection, Recipe, TrainSection
 
 STAGES = ("synth", "train", "eval")
 

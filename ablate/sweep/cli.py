@@ -22,8 +22,8 @@ def _common(p: argparse.ArgumentParser, runs: bool = True) -> None:
 
 
 def _validate(args) -> int:
-    from ablate.plan import expand
-    from ablate.recipe import load_recipe
+    from ablate.sweep.plan import expand
+    from ablate.sweep.recipe import load_recipe
 
     problems = []
     for path in args.recipes:
@@ -38,16 +38,16 @@ def _validate(args) -> int:
 
 
 def _plan(args) -> int:
-    from ablate.plan import print_plan
-    from ablate.recipe import load_recipe
+    from ablate.sweep.plan import print_plan
+    from ablate.sweep.recipe import load_recipe
 
     print_plan(load_recipe(args.recipe, args.overrides, check_paths=False), args.runs_dir)
     return 0
 
 
 def _sweep(args) -> int:
-    from ablate.recipe import load_recipe
-    from ablate.runner import run_sweep
+    from ablate.sweep.recipe import load_recipe
+    from ablate.sweep.runner import run_sweep
 
     recipe = load_recipe(args.recipe, args.overrides, check_paths=True)
     record = run_sweep(recipe, args.runs_dir, args.reports_dir, force=args.force)
@@ -60,7 +60,7 @@ def _sweep(args) -> int:
 
 
 def _report(args) -> int:
-    from ablate.report import rebuild
+    from ablate.sweep.report import rebuild
 
     for p in rebuild(args.target, args.runs_dir, args.reports_dir):
         print(f"report: {p}")

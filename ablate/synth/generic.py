@@ -1,6 +1,6 @@
 """The generic-text control: plain caption-description chat data with no temporal structure.
 
-    from ablate.generic import write_generic
+    from ablate.synth.generic import write_generic
     write_generic("captions.json", "runs/synth/<key>", n=2000, seed=0)
 
 The paper's control trains on HotpotQA (generic long text) instead of T3, to show that gains come from

@@ -1,11 +1,11 @@
 """Reports: stored predictions -> results.parquet / results.csv / report.md with PNG figures.
 
-    from ablate.report import build_report
+    from ablate.sweep.report import build_report
     build_report(sweep_record, predictions_df, "reports/data_scale")
 
     $ ablate report recipes/data_scale.toml      # or a runs dir: rebuilds every sweep recorded there
 
-Every number is recomputed from the per-item predictions (columns of ablate.evaluate's
+Every number is recomputed from the per-item predictions (columns of ablate.eval.stage's
 predictions.parquet: variant, benchmark, item_id, modality, aspect, sub_dim, correct, error ...) with
 Polars, so the report can be rebuilt at any time without inference. Uncertainty:
 - accuracy: Wilson 95% interval;
@@ -357,7 +357,7 @@ def rebuild(target: str | Path, runs_dir: str | Path = "runs", reports_dir: str 
 
     t = Path(target)
     if t.is_file() and t.suffix == ".toml":
-        from ablate.recipe import load_recipe
+        from ablate.sweep.recipe import load_recipe
 
         recs = [Path(runs_dir) / "sweeps" / load_recipe(t, check_paths=False).name / "sweep.json"]
     elif (t / "sweep.json").is_file():

@@ -1,7 +1,7 @@
 """The sweep's live view: one row per variant (stage, progress, loss, text / video accuracy, elapsed,
 ETA) and one summary line per finished stage.
 
-    from ablate.live import Live
+    from ablate.sweep.live import Live
     with Live([("a1b2", "all/v250"), ("c3d4", "base")]) as live:
         live.update("a1b2", stage="train", progress=0.5, loss=0.81)
         live.summary("train", "1 trained, 0 cached, 0 failed")

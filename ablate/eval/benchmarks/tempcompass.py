@@ -2,7 +2,7 @@
 caption matching questions over videos/<video_id>.mp4, aspects from the question files and
 sub-dimensions from meta_info.json.
 
-    from ablate.benchmarks import BenchSpec, load_items
+    from ablate.eval.benchmarks import BenchSpec, load_items
     items = load_items(BenchSpec("tempcompass", "data/TempCompass", {"tasks": ["multi-choice"]}))
 
 Question files: {video_id: {aspect: [{"question": ..., "answer": ...}]}}. Prompts end with the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.benchmarks import BenchSpec, Item, need_path
+from ablate.eval.benchmarks import BenchSpec, Item, need_path
 from ablate.core import UserError, read_json
 
 TASKS = ("multi-choice", "yes_no", "caption_matching")

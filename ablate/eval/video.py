@@ -1,6 +1,6 @@
 """Video inputs for evaluation: safe paths, content hashes, decoded-frame and visual-feature caches.
 
-    from ablate.video import resolve_video, load_frames
+    from ablate.eval.video import resolve_video, load_frames
     path = resolve_video("data/TempCompass", "videos/abc.mp4")   # VideoError if it escapes the root
     frames = load_frames(path, frames=8, size=64)                  # uint8 [8, 64, 64, 3], cached
 

@@ -1,6 +1,6 @@
 """Which model `ablate train` puts LoRA on, and which of its modules the adapter may touch.
 
-    from ablate.train_model import resolve_training_base, load_lm, lora_targets
+    from ablate.train.model import resolve_training_base, load_lm, lora_targets
     base = resolve_training_base("tiny")          # or a local HF dir, or a BaseModel
     model, tok = load_lm(base.lm_dir, device="cpu", dtype=torch.float32)
     names = lora_targets(model, ("q_proj", "v_proj"))   # full module names, language model only

@@ -1,7 +1,7 @@
 """Benchmarks by name: each loader turns files on disk into `Item`s (id, modality, prompt, options,
 answer, aspect tags, scorer); nothing here runs a model.
 
-    from ablate.benchmarks import BenchSpec, load_items
+    from ablate.eval.benchmarks import BenchSpec, load_items
     items = load_items(BenchSpec("tempcompass", "data/TempCompass", {"tasks": ["multi-choice"]}))
     print(len(items), items[0].prompt)
 
@@ -20,13 +20,13 @@ from ablate.core import UserError, stable_hash
 
 # name -> module with `load(spec) -> list[Item]`; imported only when the benchmark is asked for
 LOADERS = {
-    "t3-probe": "ablate.benchmarks.text",
-    "t3-text": "ablate.benchmarks.text",
-    "world-text": "ablate.benchmarks.text",
-    "world-video": "ablate.benchmarks.tempcompass",
-    "tempcompass": "ablate.benchmarks.tempcompass",
-    "videomme": "ablate.benchmarks.videomme",
-    "mlvu": "ablate.benchmarks.mlvu",
+    "t3-probe": "ablate.eval.benchmarks.text",
+    "t3-text": "ablate.eval.benchmarks.text",
+    "world-text": "ablate.eval.benchmarks.text",
+    "world-video": "ablate.eval.benchmarks.tempcompass",
+    "tempcompass": "ablate.eval.benchmarks.tempcompass",
+    "videomme": "ablate.eval.benchmarks.videomme",
+    "mlvu": "ablate.eval.benchmarks.mlvu",
 }
 VIDEO_BENCHMARKS = {"world-video", "tempcompass", "videomme", "mlvu"}
 PROMPT_VERSION = 1  # bump when any loader's prompt wording changes: it is part of the item cache key
@@ -52,7 +52,7 @@ class Item:
     prompt: str  # the user text (for video: without the frame placeholders)
     options: tuple[str, ...]
     answer: str  # letter, yes/no, or the full correct line (TempCompass); for t3-text maybe "a|b" alternatives
-    scorer: str  # a name in ablate.scoring.SCORERS
+    scorer: str  # a name in ablate.eval.scoring.SCORERS
     aspect: str = "all"
     sub_dim: str = "all"
     video: str | None = None  # path relative to root

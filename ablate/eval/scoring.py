@@ -1,6 +1,6 @@
 """Rule-based scorers (no LLM judge) and score tables computed from predictions alone.
 
-    from ablate.scoring import score_reply, rescore
+    from ablate.eval.scoring import score_reply, rescore
     parsed, status, correct = score_reply("tempcompass-mc", "(B) slower", ("A. faster", "B. slower"), "B. slower")
     scores = rescore(pl.read_parquet("runs/eval/x/predictions.parquet"))
 

@@ -1,6 +1,6 @@
 """An exclusive lock on a runs dir, so two sweeps cannot write the same stage directories at once.
 
-    from ablate.lock import RunsLock
+    from ablate.sweep.lock import RunsLock
     with RunsLock("runs", "data_scale"):
         ...   # a second sweep on "runs" now fails at once with a clear UserError
 

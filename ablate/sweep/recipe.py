@@ -1,6 +1,6 @@
 """Recipes: a TOML file -> frozen, validated dataclasses (the sweep's whole input).
 
-    from ablate.recipe import load_recipe
+    from ablate.sweep.recipe import load_recipe
     recipe = load_recipe("recipes/data_scale.toml", overrides=["train.lora_rank=8"])
     print(recipe.name, recipe.grid)
 

@@ -1,8 +1,8 @@
 """Child process for one sweep stage job (train one adapter, or evaluate a group of variants).
 
-    python -m ablate.stage_worker '{"stage": "train", "base": "tiny", "data": ..., "out": ..., ...}'
+    python -m ablate.sweep.worker '{"stage": "train", "base": "tiny", "data": ..., "out": ..., ...}'
 
-Started by ablate.runner. Progress goes to stdout as `@@progress {json}` lines (the runner feeds them
+Started by ablate.sweep.runner. Progress goes to stdout as `@@progress {json}` lines (the runner feeds them
 to the live table; everything else lands in the job's log file). A user error ends with
 `@@error <message>` and exit status 2, any other failure with its traceback and status 1.
 """
@@ -50,7 +50,7 @@ def _eval(job: dict) -> None:
     from pathlib import Path
 
     from ablate.core import atomic_dir
-    from ablate.evaluate import BenchSpec, evaluate
+    from ablate.eval.stage import BenchSpec, evaluate
 
     last = [0.0]
 

@@ -1,7 +1,7 @@
 """The sweep runner: recipe -> synth -> train -> eval -> report, resumable and content-addressed.
 
-    from ablate.recipe import load_recipe
-    from ablate.runner import run_sweep
+    from ablate.sweep.recipe import load_recipe
+    from ablate.sweep.runner import run_sweep
     record = run_sweep(load_recipe("recipes/smoke.toml"), runs_dir="runs", reports_dir="reports")
 
 Layout of the runs dir (every stage directory is named by the hash of everything that determines it,
@@ -14,7 +14,7 @@ and appears only complete, via an atomic rename):
     runs/variants/<variant id>.json the variant's stage keys and status (read by `ablate plan`)
     runs/sweeps/<recipe name>/sweep.json   the sweep record the report is built from
 
-Training and evaluation run in a child process each (`python -m ablate.stage_worker`): a crash, an
+Training and evaluation run in a child process each (`python -m ablate.sweep.worker`): a crash, an
 out-of-memory kill or a library abort in one variant cannot take the sweep down, each gets a log file
 the report links to, and killing the sweep kills the child too (PDEATHSIG), so a restart only redoes
 the unfinished step. The child's import of torch costs a few seconds per variant, small next to
@@ -34,10 +34,10 @@ from pathlib import Path
 
 import ablate
 from ablate.core import UserError, atomic_dir, file_sha256, stable_hash, write_json
-from ablate.live import Live
-from ablate.lock import RunsLock
-from ablate.plan import Variant, expand
-from ablate.recipe import FAMILIES, GENERIC, Recipe
+from ablate.sweep.live import Live
+from ablate.sweep.lock import RunsLock
+from ablate.sweep.plan import Variant, expand
+from ablate.sweep.recipe import FAMILIES, GENERIC, Recipe
 
 FORCEABLE = ("synth", "train", "eval", "report")
 
@@ -103,7 +103,7 @@ def _synth(ctx: Ctx, weights: dict, data, seed: int) -> Path:
     if not (d / "manifest.json").is_file():
         ctx.executed["synth"] += 1
         if GENERIC in weights:
-            from ablate.generic import write_generic
+            from ablate.synth.generic import write_generic
 
             write_generic(ctx.corpus, d, n=data.pool, seed=seed, corpus_format=data.corpus_format,
                           caption_field=data.caption_field)
@@ -125,7 +125,7 @@ def _worker(ctx: Ctx, job: dict, log: Path, vid_for_progress: list[str], stage: 
     """Run one stage job in a child process; stream its progress events to the live table."""
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "ablate.stage_worker", json.dumps(job)]
+    cmd = [sys.executable, "-m", "ablate.sweep.worker", json.dumps(job)]
     with open(log, "w", encoding="utf-8") as logf:
         logf.write(f"$ {' '.join(cmd[:3])} '<job>'\n{json.dumps(job, indent=1)}\n")
         logf.flush()
@@ -358,7 +358,7 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
             record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
             _save(ctx)
             t0 = time.perf_counter()
-            from ablate.report import report_from_record
+            from ablate.sweep.report import report_from_record
 
             path = report_from_record(record, Path(reports_dir) / recipe.name, eval_dirs)
             live.summary("report", f"{path} in {time.perf_counter() - t0:.1f}s")

@@ -1,7 +1,7 @@
 """Text benchmarks: t3-probe (probe.parquet from `ablate synth`), world-text (the world bench's
 text twin) and t3-text (the paper's released probe JSONL).
 
-    from ablate.benchmarks import BenchSpec, load_items
+    from ablate.eval.benchmarks import BenchSpec, load_items
     items = load_items(BenchSpec("t3-probe", "runs/synth/abc123"))   # dir or probe.parquet
 
 t3-text JSONL fields are partly unverified, so each is read with fallbacks: `question|prompt`,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ablate.benchmarks import BenchSpec, Item, need_path, read_parquet
+from ablate.eval.benchmarks import BenchSpec, Item, need_path, read_parquet
 from ablate.core import UserError, iter_jsonl
 
 _OPT = re.compile(r"^\(([A-J])\)\s*(.*)$")

@@ -1,6 +1,6 @@
 """The one inference contract every backend implements, and the adapter facts backends share.
 
-    from ablate.engines import load_engine, Request, SamplingParams
+    from ablate.eval.engines import load_engine, Request, SamplingParams
     engine = load_engine("vllm", lm_dir, adapters={"v1": Path("runs/a/adapter")})
     [gen] = engine.generate([Request(prompt_ids=(1, 2, 3), adapter="v1")])
     print(gen.text, gen.prompt_tokens, gen.gen_tokens)
