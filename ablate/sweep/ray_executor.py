@@ -1,0 +1,399 @@
+"""Ray executor: the sweep's stage jobs as Ray tasks on a cluster (`ablate sweep RECIPE --executor ray`).
+
+    from ablate.sweep.ray_executor import RayExecutor
+    with RayExecutor(address=None) as ex:        # None: a local cluster that lives as long as this sweep
+        ex.check_shared({"runs dir": runs, "base dir": base.root})   # one probe task per node
+        handles = [ex.submit(job, out_dir, log) for job, out_dir, log in cells]
+        outcomes = ex.wait(handles)               # one Outcome per handle, in order
+
+    $ ray start --head && ablate sweep recipes/data_scale.toml --executor ray --address auto
+
+One Ray task per job. It asks for one GPU when the cluster has GPUs (Ray sets the task's
+CUDA_VISIBLE_DEVICES), else `cpus_per_cell` CPU slots, and runs the same worker child process as
+LocalExecutor (`python -m ablate.sweep.worker JOBFILE`), so a cell's log, its isolation and its
+progress lines are what they are on one machine. Ray's own dependencies stay out of the cell.
+
+Failures, decided by how the worker child ended:
+- exit 0: done. Exit 1 (a Python error) or 2 (a user error): the cell's failure, recorded as today and
+  never retried; the other cells go on.
+- killed by a signal (SIGKILL from the kernel's OOM killer, a segfault): `WorkerCrashed`, which Ray
+  retries (`max_retries`), as it retries a task whose Ray worker or node died. Attempt numbers reach
+  the live table and the cell's log (one log, one header line per attempt).
+- `timeout_s`: a cell running longer is killed and recorded as failed (not retried: it would hang again).
+
+Stopping: the child carries PR_SET_PDEATHSIG against its Ray worker, so whatever kills the worker
+(Ray's cancel, job cleanup, the node going down) kills the cell. A local cluster started here dies
+with the driver (Ray's reaper). On an external cluster (`--address`) each task also pings the
+driver's progress actor, which Ray removes when the driver dies: after a failed ping the cell kills
+its child and ends, so `kill -9` of the sweep stops its cells everywhere. Stage outputs are
+content-addressed and renamed into place atomically, so the rerun skips what finished, and two
+attempts of one cell that both finish both count as success.
+
+Every node must see the runs dir and the base model at the same paths (`check_shared` fails fast
+otherwise). A cell runs in its node's environment (that of `ray start`; for a local cluster, the
+driver's), so caches of derived data (item-level generations, decoded frames, features) stay on the
+node: under ABLATE_NODE_CACHE when set, else the node's ABLATE_CACHE (see ablate.core.node_cache_root).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from ablate.core import UserError
+
+PING_S = 2.0          # how often a cell checks that its driver is alive
+PING_MISSES = 3       # consecutive unanswered pings (each up to PING_TIMEOUT_S) before a cell gives up
+PING_TIMEOUT_S = 10.0
+CANCEL_GRACE_S = 30.0  # past timeout_s, the driver cancels a cell whose task did not stop itself
+
+
+class WorkerCrashed(Exception):
+    """The worker child died from a signal (OOM kill, SIGKILL, segfault): Ray retries the task."""
+
+
+@dataclasses.dataclass
+class Outcome:
+    ok: bool
+    error: str = ""
+    log: Path | None = None
+    attempts: int = 1
+
+
+@dataclasses.dataclass
+class RayHandle:
+    ref: object
+    cell: str
+    out_dir: Path
+    log: Path
+
+
+def default_command() -> list[str]:
+    return [sys.executable, "-m", "ablate.sweep.worker"]
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class _Progress:
+    """Ray actor (one per sweep, on the driver's node): attempt numbers and progress events of all cells."""
+
+    def __init__(self):
+        self.attempts: dict[str, int] = {}
+        self.events: list[tuple[str, int, dict]] = []
+
+    def started(self, cell: str, host: str) -> int:
+        self.attempts[cell] = self.attempts.get(cell, 0) + 1
+        self.events.append((cell, self.attempts[cell], {"attempt_started": True, "host": host}))
+        return self.attempts[cell]
+
+    def progress(self, cell: str, attempt: int, ev: dict) -> None:
+        self.events.append((cell, attempt, ev))
+
+    def drain(self) -> list:
+        out, self.events = self.events, []
+        return out
+
+    def attempts_of(self, cell: str) -> int:
+        return self.attempts.get(cell, 0)
+
+    def ping(self) -> bool:
+        return True
+
+
+def _cell_task(job_text: str, log: str, command: list[str], actor, cell: str, timeout_s: float | None) -> dict:
+    """The body of one Ray task: run the worker child for one job, stream its progress, classify its end."""
+    import subprocess
+
+    import ray
+
+    host = socket.gethostname()
+    attempt = ray.get(actor.started.remote(cell, host))
+    fd, jobfile = tempfile.mkstemp(prefix="ablate-job-", suffix=".json")  # node-local, like the child
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(job_text)
+    cmd = [*command, jobfile]
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    state = {"timeout": False, "orphan": False}
+    try:
+        with open(log, "w" if attempt == 1 else "a", encoding="utf-8") as logf:
+            if attempt > 1:
+                logf.write(f"\n--- attempt {attempt} on {host} (the previous attempt's worker died) ---\n")
+            logf.write(f"$ {' '.join(cmd)}\n{job_text}\n")
+            logf.flush()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=_die_with_parent)
+            watch = threading.Thread(target=_watch, args=(proc, actor, timeout_s, state), daemon=True)
+            watch.start()
+            tail: list[str] = []
+            for line in proc.stdout:
+                if line.startswith("@@progress "):
+                    try:
+                        actor.progress.remote(cell, attempt, json.loads(line[11:]))
+                    except ValueError:
+                        pass
+                    continue
+                logf.write(line)
+                tail = (tail + [line.rstrip()])[-15:]
+            rc = proc.wait()
+    finally:
+        os.unlink(jobfile)
+    if state["orphan"]:
+        return {"ok": False, "error": "the driver is gone", "attempt": attempt}
+    if state["timeout"]:
+        return {"ok": False, "error": f"timed out after {timeout_s:g}s (attempt {attempt}, on {host})", "attempt": attempt}
+    if rc < 0:
+        raise WorkerCrashed(f"worker killed by {signal.Signals(-rc).name} on {host} (attempt {attempt})")
+    if rc == 0:
+        return {"ok": True, "attempt": attempt}
+    err = next((t for t in reversed(tail) if t.startswith("@@error ")), None)
+    return {"ok": False, "error": err[8:] if err else ("\n".join(tail[-5:]) or f"exit status {rc}"), "attempt": attempt}
+
+
+def _watch(proc, actor, timeout_s: float | None, state: dict) -> None:
+    """Kill the child when the cell runs past timeout_s or the driver (its progress actor) is gone."""
+    import ray
+
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    misses = 0
+    while proc.poll() is None:
+        time.sleep(PING_S)
+        if deadline and time.monotonic() > deadline:
+            state["timeout"] = True
+            proc.kill()
+            return
+        try:
+            ray.get(actor.ping.remote(), timeout=PING_TIMEOUT_S)
+            misses = 0
+        except ray.exceptions.GetTimeoutError:
+            misses += 1
+        except Exception:  # noqa: BLE001 - actor died with its driver (RayActorError) or the cluster is going away
+            misses = PING_MISSES
+        if misses >= PING_MISSES:
+            state["orphan"] = True
+            proc.kill()
+            return
+
+
+def _probe(token_file: str, token: str, paths: dict[str, list]) -> list[str]:
+    """On one node: is the token the driver wrote readable, and does each path look as the driver sees it?"""
+    problems = []
+    try:
+        seen = Path(token_file).read_text()
+    except OSError:
+        seen = None
+    if seen != token:
+        problems.append(f"runs dir {Path(token_file).parent} (a file the driver wrote there is not visible)")
+    for what, (path, fingerprint) in paths.items():
+        if not Path(path).exists():
+            problems.append(f"{what} {path} (missing)")
+        elif _fingerprint(path) != fingerprint:
+            problems.append(f"{what} {path} (different content)")
+    return problems
+
+
+def _fingerprint(path: str) -> list:
+    p = Path(path)
+    if not p.exists():
+        return []
+    if p.is_file():
+        return [[p.name, p.stat().st_size]]
+    return sorted([c.name, c.stat().st_size if c.is_file() else -1] for c in p.iterdir())
+
+
+class RayExecutor:
+    """Stage jobs as Ray tasks. `address`: None starts a local cluster for this sweep (closed with it);
+    "auto" or "HOST:PORT" joins a running one (`ray start --head`).
+
+    gpus_per_cell: None = 1 when the cluster has GPUs, else 0 (then cpus_per_cell CPU slots per cell).
+    max_retries: Ray retries of a cell whose worker, Ray worker or node died. timeout_s: kill a cell
+    running longer (None: no limit). on_progress(handle, event, attempt) feeds the live table.
+    """
+
+    def __init__(self, address: str | None = None, *, gpus_per_cell: float | None = None, cpus_per_cell: float = 1,
+                 max_retries: int = 3, timeout_s: float | None = None,
+                 on_progress: Callable[[RayHandle, dict, int], None] | None = None,
+                 command: list[str] | None = None, init_kwargs: dict | None = None):
+        self.address = address
+        self.gpus_per_cell = gpus_per_cell
+        self.cpus_per_cell = cpus_per_cell
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self.on_progress = on_progress
+        self.command = command or default_command()
+        self.init_kwargs = init_kwargs or {}
+        self._owns_ray = False
+        self._actor = None
+        self._task = None
+        self._driver_node = ""
+
+    # lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> "RayExecutor":
+        try:
+            import ray
+        except ImportError:
+            raise UserError('--executor ray needs Ray: pip install -e ".[ray]"') from None
+        if not ray.is_initialized():
+            kw = dict(include_dashboard=False, log_to_driver=False, logging_level="warning")
+            if self.address is None:
+                kw.update(address="local", object_store_memory=200 * 1024 ** 2)
+            else:
+                kw.update(address=self.address)
+            kw.update(self.init_kwargs)
+            try:
+                ray.init(**kw)
+            except ConnectionError as e:
+                raise UserError(f"--address {self.address}: no Ray cluster there ({e}); start one with "
+                                "`ray start --head` or leave out --address for a local one") from None
+            self._owns_ray = True
+        self._driver_node = ray.get_runtime_context().get_node_id()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # on the driver's node, so that a cell's ping fails only when the driver (its owner) is gone
+        self._actor = ray.remote(_Progress).options(
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(self._driver_node, soft=False)).remote()
+        gpus = self.gpus_per_cell
+        if gpus is None:
+            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        self._task = ray.remote(_cell_task)
+        self._task_opts = dict(num_gpus=gpus, num_cpus=self.cpus_per_cell, max_retries=self.max_retries,
+                               retry_exceptions=[WorkerCrashed])
+        self.gpus = gpus
+        return self
+
+    def close(self) -> None:
+        import ray
+
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+        self._owns_ray = False
+
+    def __enter__(self) -> "RayExecutor":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def slots(self) -> int:
+        """How many cells can run at once (GPUs, or CPU slots): the number of evaluation shards to use."""
+        import ray
+
+        res = ray.cluster_resources()
+        if self.gpus:
+            return max(1, int(res.get("GPU", 0) // self.gpus))
+        return max(1, int(res.get("CPU", 1) // max(self.cpus_per_cell, 1e-9)))
+
+    # shared filesystem ------------------------------------------------------------------------------
+    def check_shared(self, paths: dict[str, str | Path], runs_dir: str | Path) -> None:
+        """One probe task per alive node: the runs dir and each path must be the same there as here."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        runs = Path(runs_dir)
+        runs.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex
+        token_file = runs / f".ablate-probe-{token}"
+        token_file.write_text(token)
+        try:
+            fps = {what: [str(p), _fingerprint(str(p))] for what, p in paths.items()}
+            probe = ray.remote(_probe)
+            nodes = [n for n in ray.nodes() if n.get("Alive")]
+            refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                    .remote(str(token_file), token, fps) for n in nodes]
+            try:
+                results = ray.get(refs, timeout=120)
+            except ray.exceptions.GetTimeoutError:
+                raise UserError("the start-up probe of the Ray nodes did not answer within 120 s") from None
+        finally:
+            token_file.unlink(missing_ok=True)
+        bad = [f"node {n.get('NodeManagerHostname', '?')} ({n.get('NodeManagerAddress', '?')}) does not see the {p}"
+               for n, probs in zip(nodes, results) for p in probs]
+        if bad:
+            raise UserError("\n".join(bad) + "\nthe runs dir and the base model must be on a filesystem every Ray node "
+                            "mounts at the same path (NFS, Lustre, ...): pass --runs-dir and base.model on it")
+
+    # jobs ----------------------------------------------------------------------------------------
+    def submit(self, job, out_dir: str | Path, log: str | Path, label: str | None = None) -> RayHandle:
+        text = job.to_json() if hasattr(job, "to_json") else json.dumps(job)
+        cell = label or Path(out_dir).name
+        ref = self._task.options(**self._task_opts, name=f"ablate:{cell}").remote(text, str(log), self.command, self._actor, cell,
+                                                               self.timeout_s)
+        return RayHandle(ref, cell, Path(out_dir), Path(log))
+
+    def attempts(self, handle: RayHandle) -> int:
+        import ray
+
+        return ray.get(self._actor.attempts_of.remote(handle.cell))
+
+    def wait(self, handles: list[RayHandle], poll_s: float = 0.5) -> list[Outcome]:
+        """Block until every handle has finished; feed progress to on_progress meanwhile."""
+        import ray
+
+        by_ref = {h.ref: h for h in handles}
+        pending = list(by_ref)
+        results: dict = {}
+        started: dict[str, float] = {}
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=poll_s)
+            self._drain(handles, started)
+            for ref in ready:
+                results[ref] = self._outcome(by_ref[ref])
+            if self.timeout_s:
+                self._cancel_overdue(pending, by_ref, started)
+        self._drain(handles, started)
+        return [results[h.ref] for h in handles]
+
+    def _drain(self, handles: list[RayHandle], started: dict) -> None:
+        import ray
+
+        try:
+            events = ray.get(self._actor.drain.remote(), timeout=30)
+        except Exception:  # noqa: BLE001 - progress is cosmetic; the outcomes still arrive
+            return
+        by_cell = {h.cell: h for h in handles}
+        for cell, attempt, ev in events:
+            if ev.get("attempt_started"):
+                started[cell] = time.monotonic()
+            if self.on_progress and cell in by_cell:
+                self.on_progress(by_cell[cell], ev, attempt)
+
+    def _cancel_overdue(self, pending: list, by_ref: dict, started: dict) -> None:
+        import ray
+
+        for ref in pending:
+            t = started.get(by_ref[ref].cell)
+            if t and time.monotonic() - t > self.timeout_s + CANCEL_GRACE_S:
+                ray.cancel(ref, force=True, recursive=False)
+
+    def _outcome(self, h: RayHandle) -> Outcome:
+        import ray
+
+        try:
+            r = ray.get(h.ref)
+        except ray.exceptions.TaskCancelledError:
+            return Outcome(False, f"timed out after {self.timeout_s:g}s (cancelled)", h.log, self.attempts(h))
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
+            msg = str(cause) if isinstance(cause, WorkerCrashed) else f"{type(cause).__name__}: {cause}"
+            return Outcome(False, f"{msg}; gave up after {self.attempts(h)} attempt(s)", h.log, self.attempts(h))
+        except ray.exceptions.RayError as e:  # worker or node died on the last attempt, out of memory ...
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            return Outcome(False, f"{type(e).__name__}: {first}; gave up after {self.attempts(h)} attempt(s)",
+                           h.log, self.attempts(h))
+        return Outcome(bool(r["ok"]), r.get("error", ""), h.log, r.get("attempt", 1))

@@ -1,0 +1,216 @@
+"""RayExecutor on a local Ray cluster of this machine (2 CPUs, 2 fake GPUs): scheduling, retries,
+user errors, timeouts, the driver-liveness check, kill -9 and resume, the shared-filesystem probe.
+
+    python -m pytest tests/test_sweep_ray.py -q          (about a minute on 2 cores; needs .[ray])
+
+The cells run tests/ray_fake_worker.py (the worker's protocol, a fraction of a second per job), so
+these tests are about the executor, not about training; the smoke recipe through `--executor ray`
+is in test_smoke_local_and_ray_identical (slow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from ablate.core import UserError  # noqa: E402
+from ablate.sweep.ray_executor import RayExecutor  # noqa: E402
+
+HERE = Path(__file__).parent
+FAKE = [sys.executable, str(HERE / "ray_fake_worker.py")]
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(address="local", num_cpus=2, num_gpus=2, object_store_memory=200 * 1024 ** 2,
+             include_dashboard=False, log_to_driver=False, logging_level="warning")
+    yield
+    ray.shutdown()
+
+
+def cells(tmp: Path, *specs: tuple[str, str, float]) -> list[dict]:
+    return [{"cell": c, "mode": m, "sleep": s, "out": str(tmp / "out" / c), "marks": str(tmp / "marks")}
+            for c, m, s in specs]
+
+
+def run(ex: RayExecutor, jobs: list[dict]):
+    hs = [ex.submit(j, j["out"], Path(j["marks"]) / f"{j['cell']}.log", label=j["cell"]) for j in jobs]
+    return hs, ex.wait(hs)
+
+
+def starts(tmp: Path, cell: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((tmp / "marks").glob(f"{cell}.start.*"))]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_gpu_cells_two_at_a_time_each_its_own_device(cluster, tmp_path):
+    events = []
+    # half a CPU per cell: the CPUs would allow 4 at once, the 2 GPUs allow 2
+    ex = RayExecutor(command=FAKE, cpus_per_cell=0.5, on_progress=lambda h, ev, a: events.append((h.cell, a, ev))).start()
+    assert ex.gpus == 1 and ex.slots() == 2
+    _, outs = run(ex, cells(tmp_path, *[(f"c{i}", "ok", 1.5) for i in range(4)]))
+    assert all(o.ok for o in outs), outs
+    res = [json.loads((tmp_path / "out" / f"c{i}" / "result.json").read_text()) for i in range(4)]
+    assert {r["cuda"] for r in res} == {"0", "1"}
+    for r in res:  # at any start, at most one other cell is running, and never on the same device
+        running = [o for o in res if o["t0"] <= r["t0"] < o["t1"]]
+        assert len(running) <= 2
+        assert len({o["cuda"] for o in running}) == len(running)
+    assert max(sum(o["t0"] <= r["t0"] < o["t1"] for o in res) for r in res) == 2  # and they do run in parallel
+    fractions = [ev["progress"] for c, a, ev in events if c == "c0" and "progress" in ev]
+    assert fractions == [0.25, 0.5, 0.75, 1.0] and {a for _, a, _ in events} == {1}
+    log = (tmp_path / "marks" / "c0.log").read_text()
+    assert "fake worker c0" in log and "@@progress" not in log  # progress goes to the table, the rest to the log
+
+
+def test_killed_worker_retried_user_error_not(cluster, tmp_path):
+    events = []
+    ex = RayExecutor(command=FAKE, on_progress=lambda h, ev, a: events.append((h.cell, a, ev))).start()
+    jobs = cells(tmp_path, ("killed", "kill_first", 0.2), ("user", "user", 0), ("raises", "raise", 0), ("ok", "ok", 0.2),
+                 ("lost", "kill_ray_worker_first", 0.2))
+    hs, outs = run(ex, jobs)
+    got = dict(zip([j["cell"] for j in jobs], outs))
+    assert got["killed"].ok and got["killed"].attempts == 2 and len(starts(tmp_path, "killed")) == 2
+    assert "--- attempt 2" in (tmp_path / "marks" / "killed.log").read_text()
+    assert (tmp_path / "out" / "killed" / "result.json").is_file()
+    assert any(c == "killed" and a == 2 and "progress" in ev for c, a, ev in events)  # the table sees attempt 2
+    assert not got["user"].ok and got["user"].error.endswith("(key `data.pool`)") and got["user"].attempts == 1
+    assert not got["raises"].ok and "RuntimeError: boom in the cell" in got["raises"].error
+    assert len(starts(tmp_path, "user")) == 1 and len(starts(tmp_path, "raises")) == 1  # exactly one attempt each
+    assert ex.attempts(hs[1]) == 1 and ex.attempts(hs[2]) == 1
+    assert got["ok"].ok and got["ok"].log == tmp_path / "marks" / "ok.log"
+    # the Ray worker itself killed (node loss, Ray's OOM monitor): Ray retries; the orphaned child died with it
+    assert got["lost"].ok and got["lost"].attempts == 2 and not alive(starts(tmp_path, "lost")[0]["pid"])
+
+
+def test_crash_on_every_attempt_gives_up_after_max_retries(cluster, tmp_path):
+    ex = RayExecutor(command=FAKE, max_retries=1).start()
+    _, [out] = run(ex, cells(tmp_path, ("doomed", "kill_always", 0)))
+    assert not out.ok and out.attempts == 2 and len(starts(tmp_path, "doomed")) == 2
+    assert "worker killed by SIGKILL" in out.error and "gave up after 2 attempt(s)" in out.error
+
+
+def test_timeout_kills_a_hung_cell(cluster, tmp_path):
+    ex = RayExecutor(command=FAKE, timeout_s=2).start()
+    t = time.monotonic()
+    _, [hung, ok] = run(ex, cells(tmp_path, ("hung", "ok", 120), ("quick", "ok", 0.2)))
+    assert not hung.ok and "timed out after 2s" in hung.error and hung.attempts == 1
+    assert ok.ok and time.monotonic() - t < 30
+    assert not alive(starts(tmp_path, "hung")[0]["pid"])
+
+
+def test_cells_stop_when_the_driver_is_gone(cluster, tmp_path):
+    """--address: a cell's Ray worker can outlive its driver; the cell notices the progress actor is gone."""
+    ex = RayExecutor(command=FAKE).start()
+    hs = [ex.submit(j, j["out"], tmp_path / "hung.log", label=j["cell"]) for j in cells(tmp_path, ("hung", "ok", 120))]
+    deadline = time.monotonic() + 30
+    while not starts(tmp_path, "hung") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pid = starts(tmp_path, "hung")[0]["pid"]
+    ray.kill(ex._actor)  # what Ray does to the actor when its owner, the driver, dies
+    [out] = ex.wait(hs)
+    assert not out.ok and "driver is gone" in out.error
+    assert not alive(pid)
+
+
+def test_two_attempts_of_one_cell_finishing_at_once_both_succeed(cluster, tmp_path):
+    ex = RayExecutor(command=FAKE).start()
+    job = cells(tmp_path, ("same", "race", 0))[0]
+    hs = [ex.submit(job, job["out"], tmp_path / f"same{i}.log", label=f"same{i}") for i in range(2)]
+    assert [o.ok for o in ex.wait(hs)] == [True, True]
+    assert (tmp_path / "out" / "same" / "result.json").is_file()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["same"]  # no temp dir left behind
+
+
+def test_probe_fails_fast_when_a_path_is_not_shared(cluster, tmp_path):
+    ex = RayExecutor(command=FAKE).start()
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    ex.check_shared({"base dir": base}, tmp_path / "runs")  # one node, same filesystem: fine
+    assert not list((tmp_path / "runs").iterdir())  # the probe file is removed
+    with pytest.raises(UserError, match=r"does not see the base dir /nonexistent/base \(missing\)[\s\S]*every Ray node"):
+        ex.check_shared({"base dir": "/nonexistent/base"}, tmp_path / "runs")
+
+
+def test_kill_9_of_the_driver_stops_its_cells_and_rerun_resumes(tmp_path):
+    """The driver's own local cluster (not the module's): kill -9 it while two long cells run."""
+    jobs = cells(tmp_path, ("a", "ok", 0.2), ("b", "ok", 0.2), ("c", "ok", 120), ("d", "ok", 120))
+    spec = tmp_path / "cells.json"
+    spec.write_text(json.dumps(jobs))
+    ray_tmp = tempfile.mkdtemp(prefix="ar", dir="/tmp")  # short: Ray's socket paths live under it
+    cmd = [sys.executable, str(HERE / "ray_fake_driver.py"), str(spec), ray_tmp]
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    try:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        deadline = time.monotonic() + 90
+        while not (starts(tmp_path, "c") and starts(tmp_path, "d")) and time.monotonic() < deadline:
+            assert p.poll() is None, p.stdout.read()
+            time.sleep(0.2)
+        pids = [starts(tmp_path, c)[0]["pid"] for c in "cd"]
+        assert (tmp_path / "out" / "a").is_dir() and (tmp_path / "out" / "b").is_dir()
+        tree = _descendants(p.pid)  # the driver's cluster: raylet, GCS, agents, Ray workers, cells
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 30
+        while any(alive(x) for x in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(x) for x in pids), "cells outlived their driver"
+        while any(alive(x) for x in tree if _name(x) in ("raylet", "gcs_server")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [x for x in tree if alive(x) and _name(x) in ("raylet", "gcs_server")], "its cluster outlived it"
+        assert not (tmp_path / "out" / "c").exists() and not (tmp_path / "out" / "d").exists()
+
+        (tmp_path / "marks" / "fast").write_text("")
+        again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "executed c d\n" in again.stdout and "outcome c=ok d=ok" in again.stdout
+        assert [len(starts(tmp_path, c)) for c in "abcd"] == [1, 1, 2, 2]  # only the unfinished ran again
+    finally:
+        for x in tree if "tree" in locals() else []:  # Ray's agents of a killed cluster linger ~1 min: end ours now
+            if alive(x):
+                os.kill(x, signal.SIGKILL)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _descendants(root: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [root]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
