@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ablate.eval.benchmarks import PROMPT_VERSION, BenchSpec, Item, load_items
+from ablate.eval.benchmarks import PROMPT_VERSION, REGISTRY, BenchSpec, Item, load_items
 from ablate.core import UserError, cache_root, stable_hash, write_json
 from ablate.eval.engines.base import Request, SamplingParams, adapter_sha256
 from ablate.eval.scoring import SCORERS_VERSION, score_reply, scores_from_rows
@@ -134,7 +134,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
         if state["engine"] is None:
             from ablate.eval.engines import load_engine
 
-            video = any(b.name in {"world-video", "tempcompass", "videomme", "mlvu"} for b in benchmarks)
+            video = any(REGISTRY[b.name].modality == "video" for b in benchmarks)
             state["engine"] = load_engine(engine, base.lm_dir, {v: (Path(p) if p else None) for v, p in adapters.items()},
                                           prompt_embeds=video)
         return state["engine"]
