@@ -18,7 +18,7 @@ print("executed " + " ".join(c["cell"] for c in todo), flush=True)
 fake = str(Path(__file__).with_name("ray_fake_worker.py"))
 init = dict(num_cpus=2, _temp_dir=sys.argv[2])
 with RayExecutor(None, command=[sys.executable, fake], init_kwargs=init) as ex:
-    hs = [ex.submit(c, c["out"], Path(c["marks"]) / f"{c['cell']}.log", label=c["cell"]) for c in todo]
+    hs = [ex.submit(c, Path(c["out"]), Path(c["marks"]) / f"{c['cell']}.log", label=c["cell"]) for c in todo]
     outs = ex.wait(hs)
 print("outcome " + " ".join(f"{c['cell']}={'ok' if o.ok else o.error}" for c, o in zip(todo, outs)), flush=True)
 sys.exit(0 if all(o.ok for o in outs) else 1)

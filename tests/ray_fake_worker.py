@@ -2,7 +2,7 @@
 (`@@progress {json}` lines, `@@error msg` + exit 2 for a user error, traceback + exit 1 otherwise, the
 output directory renamed into place with ablate.core.atomic_dir), but a job takes a fraction of a second.
 
-    python tests/ray_fake_worker.py JOBFILE     # JOBFILE: {"cell", "out", "marks", "mode", "sleep"}
+    python tests/ray_fake_worker.py JOBFILE     # {"job": {"cell", "marks", "mode", "sleep"}, "out": dir}
 
 Each start leaves `<marks>/<cell>.start.<pid>` (pid, CUDA_VISIBLE_DEVICES, time) so a test can count
 attempts and find the process. Modes: ok, user (user error), raise (Python error), kill_first
@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-job = json.loads(Path(sys.argv[1]).read_text())
+spec = json.loads(Path(sys.argv[1]).read_text())  # {"job": {...}, "out": dir}, as the executors write it
+job, out = spec["job"], spec["out"]
 marks, cell, mode = Path(job["marks"]), job["cell"], job.get("mode", "ok")
 marks.mkdir(parents=True, exist_ok=True)
 t0 = time.time()
@@ -46,12 +47,12 @@ if (marks / "fast").exists():
     sleep = min(sleep, 0.2)
 for i in range(4):
     time.sleep(sleep / 4)
-    print("@@progress " + json.dumps({"progress": (i + 1) / 4, "loss": 1.0 / (i + 1), "detail": f"step {i + 1}/4"}),
+    print("@@progress " + json.dumps({"fraction": (i + 1) / 4, "loss": 1.0 / (i + 1), "detail": f"step {i + 1}/4"}),
           flush=True)
 
 from ablate.core import atomic_dir  # noqa: E402
 
-with atomic_dir(job["out"]) as tmp:
+with atomic_dir(out) as tmp:
     (tmp / "result.json").write_text(json.dumps({**me, "t1": time.time()}))
     if mode == "race":  # both attempts leave the block (rename) at the same wall-clock instant
         deadline = time.time() + 20

@@ -45,8 +45,10 @@ def cells(tmp: Path, *specs: tuple[str, str, float]) -> list[dict]:
             for c, m, s in specs]
 
 
-def run(ex: RayExecutor, jobs: list[dict]):
-    hs = [ex.submit(j, j["out"], Path(j["marks"]) / f"{j['cell']}.log", label=j["cell"]) for j in jobs]
+def run(ex: RayExecutor, jobs: list[dict], events: list | None = None):
+    hs = [ex.submit(j, j["out"], Path(j["marks"]) / f"{j['cell']}.log", label=j["cell"],
+                    progress=None if events is None else (lambda ev, c=j["cell"]: events.append((c, ev))))
+          for j in jobs]
     return hs, ex.wait(hs)
 
 
@@ -65,9 +67,9 @@ def alive(pid: int) -> bool:
 def test_gpu_cells_two_at_a_time_each_its_own_device(cluster, tmp_path):
     events = []
     # half a CPU per cell: the CPUs would allow 4 at once, the 2 GPUs allow 2
-    ex = RayExecutor(command=FAKE, cpus_per_cell=0.5, on_progress=lambda h, ev, a: events.append((h.cell, a, ev))).start()
+    ex = RayExecutor(command=FAKE, cpus_per_cell=0.5).start()
     assert ex.gpus == 1 and ex.slots() == 2
-    _, outs = run(ex, cells(tmp_path, *[(f"c{i}", "ok", 1.5) for i in range(4)]))
+    hs, outs = run(ex, cells(tmp_path, *[(f"c{i}", "ok", 1.5) for i in range(4)]), events)
     assert all(o.ok for o in outs), outs
     res = [json.loads((tmp_path / "out" / f"c{i}" / "result.json").read_text()) for i in range(4)]
     assert {r["cuda"] for r in res} == {"0", "1"}
@@ -76,44 +78,46 @@ def test_gpu_cells_two_at_a_time_each_its_own_device(cluster, tmp_path):
         assert len(running) <= 2
         assert len({o["cuda"] for o in running}) == len(running)
     assert max(sum(o["t0"] <= r["t0"] < o["t1"] for o in res) for r in res) == 2  # and they do run in parallel
-    fractions = [ev["progress"] for c, a, ev in events if c == "c0" and "progress" in ev]
-    assert fractions == [0.25, 0.5, 0.75, 1.0] and {a for _, a, _ in events} == {1}
+    assert [ev.fraction for c, ev in events if c == "c0"] == [0.25, 0.5, 0.75, 1.0]
+    assert [ev.detail for c, ev in events if c == "c0"][-1] == "step 4/4" and outs[0].seconds > 1
+    assert [h.state["attempts"] for h in hs] == [1] * 4
     log = (tmp_path / "marks" / "c0.log").read_text()
     assert "fake worker c0" in log and "@@progress" not in log  # progress goes to the table, the rest to the log
 
 
 def test_killed_worker_retried_user_error_not(cluster, tmp_path):
     events = []
-    ex = RayExecutor(command=FAKE, on_progress=lambda h, ev, a: events.append((h.cell, a, ev))).start()
+    ex = RayExecutor(command=FAKE).start()
     jobs = cells(tmp_path, ("killed", "kill_first", 0.2), ("user", "user", 0), ("raises", "raise", 0), ("ok", "ok", 0.2),
                  ("lost", "kill_ray_worker_first", 0.2))
-    hs, outs = run(ex, jobs)
+    hs, outs = run(ex, jobs, events)
     got = dict(zip([j["cell"] for j in jobs], outs))
-    assert got["killed"].ok and got["killed"].attempts == 2 and len(starts(tmp_path, "killed")) == 2
+    tries = {j["cell"]: ex.attempts(h) for j, h in zip(jobs, hs)}
+    assert got["killed"].ok and tries["killed"] == 2 and len(starts(tmp_path, "killed")) == 2
     assert "--- attempt 2" in (tmp_path / "marks" / "killed.log").read_text()
     assert (tmp_path / "out" / "killed" / "result.json").is_file()
-    assert any(c == "killed" and a == 2 and "progress" in ev for c, a, ev in events)  # the table sees attempt 2
-    assert not got["user"].ok and got["user"].error.endswith("(key `data.pool`)") and got["user"].attempts == 1
+    assert any(c == "killed" and ev.detail.startswith("attempt 2") for c, ev in events)  # the table sees attempt 2
+    assert not got["user"].ok and got["user"].error.endswith("(key `data.pool`)") and tries["user"] == 1
     assert not got["raises"].ok and "RuntimeError: boom in the cell" in got["raises"].error
     assert len(starts(tmp_path, "user")) == 1 and len(starts(tmp_path, "raises")) == 1  # exactly one attempt each
-    assert ex.attempts(hs[1]) == 1 and ex.attempts(hs[2]) == 1
+    assert tries["raises"] == 1
     assert got["ok"].ok and got["ok"].log == tmp_path / "marks" / "ok.log"
     # the Ray worker itself killed (node loss, Ray's OOM monitor): Ray retries; the orphaned child died with it
-    assert got["lost"].ok and got["lost"].attempts == 2 and not alive(starts(tmp_path, "lost")[0]["pid"])
+    assert got["lost"].ok and tries["lost"] == 2 and not alive(starts(tmp_path, "lost")[0]["pid"])
 
 
 def test_crash_on_every_attempt_gives_up_after_max_retries(cluster, tmp_path):
     ex = RayExecutor(command=FAKE, max_retries=1).start()
-    _, [out] = run(ex, cells(tmp_path, ("doomed", "kill_always", 0)))
-    assert not out.ok and out.attempts == 2 and len(starts(tmp_path, "doomed")) == 2
+    [h], [out] = run(ex, cells(tmp_path, ("doomed", "kill_always", 0)))
+    assert not out.ok and ex.attempts(h) == 2 and len(starts(tmp_path, "doomed")) == 2
     assert "worker killed by SIGKILL" in out.error and "gave up after 2 attempt(s)" in out.error
 
 
 def test_timeout_kills_a_hung_cell(cluster, tmp_path):
     ex = RayExecutor(command=FAKE, timeout_s=2).start()
     t = time.monotonic()
-    _, [hung, ok] = run(ex, cells(tmp_path, ("hung", "ok", 120), ("quick", "ok", 0.2)))
-    assert not hung.ok and "timed out after 2s" in hung.error and hung.attempts == 1
+    hs, [hung, ok] = run(ex, cells(tmp_path, ("hung", "ok", 120), ("quick", "ok", 0.2)))
+    assert not hung.ok and "timed out after 2s" in hung.error and ex.attempts(hs[0]) == 1
     assert ok.ok and time.monotonic() - t < 30
     assert not alive(starts(tmp_path, "hung")[0]["pid"])
 

@@ -37,13 +37,11 @@ node: under ABLATE_NODE_CACHE when set, else the node's ABLATE_CACHE (see ablate
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -51,6 +49,8 @@ from pathlib import Path
 from typing import Callable
 
 from ablate.core import UserError
+from ablate.sweep.executor import Handle, Outcome
+from ablate.sweep.stage import Progress
 
 PING_S = 2.0          # how often a cell checks that its driver is alive
 PING_MISSES = 3       # consecutive unanswered pings (each up to PING_TIMEOUT_S) before a cell gives up
@@ -60,22 +60,6 @@ CANCEL_GRACE_S = 30.0  # past timeout_s, the driver cancels a cell whose task di
 
 class WorkerCrashed(Exception):
     """The worker child died from a signal (OOM kill, SIGKILL, segfault): Ray retries the task."""
-
-
-@dataclasses.dataclass
-class Outcome:
-    ok: bool
-    error: str = ""
-    log: Path | None = None
-    attempts: int = 1
-
-
-@dataclasses.dataclass
-class RayHandle:
-    ref: object
-    cell: str
-    out_dir: Path
-    log: Path
 
 
 def default_command() -> list[str]:
@@ -96,14 +80,14 @@ class _Progress:
 
     def __init__(self):
         self.attempts: dict[str, int] = {}
-        self.events: list[tuple[str, int, dict]] = []
+        self.events: list[tuple[str, int, str | dict]] = []
 
     def started(self, cell: str, host: str) -> int:
         self.attempts[cell] = self.attempts.get(cell, 0) + 1
-        self.events.append((cell, self.attempts[cell], {"attempt_started": True, "host": host}))
+        self.events.append((cell, self.attempts[cell], {"host": host}))  # a dict: an attempt started
         return self.attempts[cell]
 
-    def progress(self, cell: str, attempt: int, ev: dict) -> None:
+    def progress(self, cell: str, attempt: int, ev: str) -> None:  # a Progress event's JSON
         self.events.append((cell, attempt, ev))
 
     def drain(self) -> list:
@@ -117,7 +101,7 @@ class _Progress:
         return True
 
 
-def _cell_task(job_text: str, log: str, command: list[str], actor, cell: str, timeout_s: float | None) -> dict:
+def _cell_task(jobfile: str, log: str, command: list[str], actor, cell: str, timeout_s: float | None) -> dict:
     """The body of one Ray task: run the worker child for one job, stream its progress, classify its end."""
     import subprocess
 
@@ -125,45 +109,36 @@ def _cell_task(job_text: str, log: str, command: list[str], actor, cell: str, ti
 
     host = socket.gethostname()
     attempt = ray.get(actor.started.remote(cell, host))
-    fd, jobfile = tempfile.mkstemp(prefix="ablate-job-", suffix=".json")  # node-local, like the child
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(job_text)
     cmd = [*command, jobfile]
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
     state = {"timeout": False, "orphan": False}
-    try:
-        with open(log, "w" if attempt == 1 else "a", encoding="utf-8") as logf:
-            if attempt > 1:
-                logf.write(f"\n--- attempt {attempt} on {host} (the previous attempt's worker died) ---\n")
-            logf.write(f"$ {' '.join(cmd)}\n{job_text}\n")
-            logf.flush()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                    env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=_die_with_parent)
-            watch = threading.Thread(target=_watch, args=(proc, actor, timeout_s, state), daemon=True)
-            watch.start()
-            tail: list[str] = []
-            for line in proc.stdout:
-                if line.startswith("@@progress "):
-                    try:
-                        actor.progress.remote(cell, attempt, json.loads(line[11:]))
-                    except ValueError:
-                        pass
-                    continue
-                logf.write(line)
-                tail = (tail + [line.rstrip()])[-15:]
-            rc = proc.wait()
-    finally:
-        os.unlink(jobfile)
+    t0 = time.perf_counter()
+    with open(log, "w" if attempt == 1 else "a", encoding="utf-8") as logf:
+        if attempt > 1:
+            logf.write(f"\n--- attempt {attempt} on {host} (the previous attempt's worker died) ---\n")
+        logf.write(f"$ {' '.join(cmd)}\n{Path(jobfile).read_text()}\n")
+        logf.flush()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=_die_with_parent)
+        threading.Thread(target=_watch, args=(proc, actor, timeout_s, state), daemon=True).start()
+        tail: list[str] = []
+        for line in proc.stdout:
+            if line.startswith("@@progress "):
+                actor.progress.remote(cell, attempt, line[len("@@progress "):].strip())
+                continue
+            logf.write(line)
+            tail = (tail + [line.rstrip()])[-15:]
+        rc = proc.wait()
+    out = {"attempt": attempt, "seconds": time.perf_counter() - t0, "ok": False}
     if state["orphan"]:
-        return {"ok": False, "error": "the driver is gone", "attempt": attempt}
+        return {**out, "error": "the driver is gone"}
     if state["timeout"]:
-        return {"ok": False, "error": f"timed out after {timeout_s:g}s (attempt {attempt}, on {host})", "attempt": attempt}
+        return {**out, "error": f"timed out after {timeout_s:g}s (attempt {attempt}, on {host})"}
     if rc < 0:
         raise WorkerCrashed(f"worker killed by {signal.Signals(-rc).name} on {host} (attempt {attempt})")
-    if rc == 0:
-        return {"ok": True, "attempt": attempt}
-    err = next((t for t in reversed(tail) if t.startswith("@@error ")), None)
-    return {"ok": False, "error": err[8:] if err else ("\n".join(tail[-5:]) or f"exit status {rc}"), "attempt": attempt}
+    err = next((t[len("@@error "):] for t in reversed(tail) if t.startswith("@@error ")), None)
+    if rc == 0 and not err:
+        return {**out, "ok": True, "error": ""}
+    return {**out, "error": err or "\n".join(tail[-5:]) or f"exit status {rc}"}
 
 
 def _watch(proc, actor, timeout_s: float | None, state: dict) -> None:
@@ -223,19 +198,17 @@ class RayExecutor:
 
     gpus_per_cell: None = 1 when the cluster has GPUs, else 0 (then cpus_per_cell CPU slots per cell).
     max_retries: Ray retries of a cell whose worker, Ray worker or node died. timeout_s: kill a cell
-    running longer (None: no limit). on_progress(handle, event, attempt) feeds the live table.
+    running longer (None: no limit). command: the worker (tests put a stand-in here).
     """
 
     def __init__(self, address: str | None = None, *, gpus_per_cell: float | None = None, cpus_per_cell: float = 1,
                  max_retries: int = 3, timeout_s: float | None = None,
-                 on_progress: Callable[[RayHandle, dict, int], None] | None = None,
                  command: list[str] | None = None, init_kwargs: dict | None = None):
         self.address = address
         self.gpus_per_cell = gpus_per_cell
         self.cpus_per_cell = cpus_per_cell
         self.max_retries = max_retries
         self.timeout_s = timeout_s
-        self.on_progress = on_progress
         self.command = command or default_command()
         self.init_kwargs = init_kwargs or {}
         self._owns_ray = False
@@ -329,71 +302,106 @@ class RayExecutor:
                             "mounts at the same path (NFS, Lustre, ...): pass --runs-dir and base.model on it")
 
     # jobs ----------------------------------------------------------------------------------------
-    def submit(self, job, out_dir: str | Path, log: str | Path, label: str | None = None) -> RayHandle:
-        text = job.to_json() if hasattr(job, "to_json") else json.dumps(job)
-        cell = label or Path(out_dir).name
-        ref = self._task.options(**self._task_opts, name=f"ablate:{cell}").remote(text, str(log), self.command, self._actor, cell,
-                                                               self.timeout_s)
-        return RayHandle(ref, cell, Path(out_dir), Path(log))
+    def submit(self, job, out_dir: Path, log: Path, progress: Callable[[Progress], None] | None = None,
+               label: str | None = None) -> Handle:
+        """One Ray task for the job; the job file goes beside the log, as LocalExecutor writes it."""
+        h = Handle(job, Path(out_dir), Path(log), progress)
+        h.log.parent.mkdir(parents=True, exist_ok=True)
+        jobfile = h.log.with_name(h.log.name.removesuffix(".log") + ".job.json")
+        spec = job.to_json() if hasattr(job, "to_json") else job
+        jobfile.write_text(json.dumps({"job": spec, "out": str(h.out_dir)}, indent=1))
+        h.state["cell"] = label or h.out_dir.name
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        opts = dict(self._task_opts, name=f"ablate:{kind or 'job'}:{h.state['cell']}")
+        if kind == "synth":  # pure Python: a CPU slot wherever, never a GPU
+            opts.update(num_gpus=0, num_cpus=1)
+        h.state["ref"] = self._task.options(**opts).remote(str(jobfile), str(h.log), self.command, self._actor,
+                                                           h.state["cell"], self.timeout_s)
+        return h
 
-    def attempts(self, handle: RayHandle) -> int:
+    def attempts(self, handle: Handle) -> int:
+        """How many times the handle's cell was started (1 unless Ray retried it)."""
         import ray
 
-        return ray.get(self._actor.attempts_of.remote(handle.cell))
+        return ray.get(self._actor.attempts_of.remote(handle.state["cell"]))
 
-    def wait(self, handles: list[RayHandle], poll_s: float = 0.5) -> list[Outcome]:
-        """Block until every handle has finished; feed progress to on_progress meanwhile."""
+    def wait(self, handles: list[Handle], poll_s: float = 0.5) -> list[Outcome]:
+        """Block until every handle has finished; feed each its progress meanwhile. Never raises for a job."""
         import ray
 
-        by_ref = {h.ref: h for h in handles}
+        by_ref = {h.state["ref"]: h for h in handles if "outcome" not in h.state}
         pending = list(by_ref)
-        results: dict = {}
         started: dict[str, float] = {}
         while pending:
             ready, pending = ray.wait(pending, num_returns=len(pending), timeout=poll_s)
             self._drain(handles, started)
             for ref in ready:
-                results[ref] = self._outcome(by_ref[ref])
+                h = by_ref[ref]
+                h.state["outcome"] = self._outcome(h, started.get(h.state["cell"]))
             if self.timeout_s:
                 self._cancel_overdue(pending, by_ref, started)
         self._drain(handles, started)
-        return [results[h.ref] for h in handles]
+        return [h.state["outcome"] for h in handles]
 
-    def _drain(self, handles: list[RayHandle], started: dict) -> None:
+    def _drain(self, handles: list[Handle], started: dict) -> None:
         import ray
 
         try:
             events = ray.get(self._actor.drain.remote(), timeout=30)
         except Exception:  # noqa: BLE001 - progress is cosmetic; the outcomes still arrive
             return
-        by_cell = {h.cell: h for h in handles}
+        by_cell: dict[str, list[Handle]] = {}
+        for h in handles:
+            by_cell.setdefault(h.state["cell"], []).append(h)
         for cell, attempt, ev in events:
-            if ev.get("attempt_started"):
+            if isinstance(ev, dict):  # an attempt started
                 started[cell] = time.monotonic()
-            if self.on_progress and cell in by_cell:
-                self.on_progress(by_cell[cell], ev, attempt)
+                if attempt == 1:
+                    continue
+                p = Progress(0.0, detail=f"attempt {attempt} on {ev['host']}")
+            else:
+                try:
+                    p = Progress.from_json(ev)
+                except (ValueError, TypeError):
+                    continue
+                if attempt > 1:  # the live table shows which attempt it is watching
+                    p = Progress(p.fraction, p.loss, f"attempt {attempt}: {p.detail}".rstrip(": "))
+            for h in by_cell.get(cell, []):
+                h.state["attempts"] = max(h.state.get("attempts", 1), attempt)
+                if h.progress:
+                    h.progress(p)
 
     def _cancel_overdue(self, pending: list, by_ref: dict, started: dict) -> None:
         import ray
 
         for ref in pending:
-            t = started.get(by_ref[ref].cell)
+            t = started.get(by_ref[ref].state["cell"])
             if t and time.monotonic() - t > self.timeout_s + CANCEL_GRACE_S:
                 ray.cancel(ref, force=True, recursive=False)
 
-    def _outcome(self, h: RayHandle) -> Outcome:
+    def _outcome(self, h: Handle, t_start: float | None) -> Outcome:
         import ray
 
+        secs = time.monotonic() - t_start if t_start else 0.0
         try:
-            r = ray.get(h.ref)
+            r = ray.get(h.state["ref"])
         except ray.exceptions.TaskCancelledError:
-            return Outcome(False, f"timed out after {self.timeout_s:g}s (cancelled)", h.log, self.attempts(h))
+            err = f"timed out after {self.timeout_s:g}s (cancelled)"
         except ray.exceptions.RayTaskError as e:
-            cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
-            msg = str(cause) if isinstance(cause, WorkerCrashed) else f"{type(cause).__name__}: {cause}"
-            return Outcome(False, f"{msg}; gave up after {self.attempts(h)} attempt(s)", h.log, self.attempts(h))
-        except ray.exceptions.RayError as e:  # worker or node died on the last attempt, out of memory ...
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return Outcome(False, f"{type(e).__name__}: {first}; gave up after {self.attempts(h)} attempt(s)",
-                           h.log, self.attempts(h))
-        return Outcome(bool(r["ok"]), r.get("error", ""), h.log, r.get("attempt", 1))
+            cause = getattr(e, "cause", None)
+            msg = str(cause) if isinstance(cause, WorkerCrashed) else f"{type(cause or e).__name__}: {cause or e}"
+            err = f"{msg}; gave up after {self._attempts(h)} attempt(s)"
+        except ray.exceptions.RayError as e:  # the Ray worker or node died on the last attempt, out of memory ...
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            err = f"{type(e).__name__}: {first}; gave up after {self._attempts(h)} attempt(s)"
+        else:
+            h.state["attempts"] = r["attempt"]
+            return Outcome(bool(r["ok"]), r["error"], h.log, r["seconds"])
+        return Outcome(False, err, h.log, secs)
+
+    def _attempts(self, h: Handle) -> int:
+        try:
+            h.state["attempts"] = self.attempts(h)
+        except Exception:  # noqa: BLE001 - the count is for the message only
+            pass
+        return h.state.get("attempts", 1)
