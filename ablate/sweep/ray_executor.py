@@ -198,17 +198,19 @@ class RayExecutor:
 
     gpus_per_cell: None = 1 when the cluster has GPUs, else 0 (then cpus_per_cell CPU slots per cell).
     max_retries: Ray retries of a cell whose worker, Ray worker or node died. timeout_s: kill a cell
-    running longer (None: no limit). command: the worker (tests put a stand-in here).
+    running longer (None: no limit). eval_shards: engines per evaluation setting (None: slots()).
+    command: the worker (tests put a stand-in here).
     """
 
     def __init__(self, address: str | None = None, *, gpus_per_cell: float | None = None, cpus_per_cell: float = 1,
-                 max_retries: int = 3, timeout_s: float | None = None,
+                 max_retries: int = 3, timeout_s: float | None = None, eval_shards: int | None = None,
                  command: list[str] | None = None, init_kwargs: dict | None = None):
         self.address = address
         self.gpus_per_cell = gpus_per_cell
         self.cpus_per_cell = cpus_per_cell
         self.max_retries = max_retries
         self.timeout_s = timeout_s
+        self.eval_shards = eval_shards
         self.command = command or default_command()
         self.init_kwargs = init_kwargs or {}
         self._owns_ray = False
@@ -271,6 +273,10 @@ class RayExecutor:
         if self.gpus:
             return max(1, int(res.get("GPU", 0) // self.gpus))
         return max(1, int(res.get("CPU", 1) // max(self.cpus_per_cell, 1e-9)))
+
+    def shards(self) -> int:
+        """Evaluation engines per evaluation setting (the runner splits its variants, or items, this many ways)."""
+        return self.eval_shards or self.slots()
 
     # shared filesystem ------------------------------------------------------------------------------
     def check_shared(self, paths: dict[str, str | Path], runs_dir: str | Path) -> None:

@@ -112,6 +112,9 @@ class EvalJob(_Job):
     engine: str = "vllm"
     frames: int = 8
     max_tokens: int = 32
+    items: list | None = None
+    """[i, n]: only the items at positions i, i+n, i+2n ... of each benchmark (one of n item shards);
+    None: every item (and a key as before item sharding existed)."""
 
 
 JOBS = {c.kind: c for c in (SynthJob, TrainJob, EvalJob)}
@@ -229,6 +232,8 @@ class EvalStage:
 
         s = _settings(job)
         del s["base"]
+        if s["items"] is None:
+            del s["items"]
         s["adapters"] = {v: adapter_sha256(Path(p) if p else None) for v, p in job.adapters.items()}  # the files now
         s["benchmarks"] = [{"name": b["name"], "options": b.get("options") or {},
                             "content": content_tree_hash(b["path"])} for b in job.benchmarks]
@@ -256,7 +261,7 @@ class EvalStage:
         progress(Progress(0.0, detail="loading"))
         with atomic_dir(out) as tmp:
             evaluate(resolve_base(job.base), adapters, benches, tmp, engine=job.engine, frames=job.frames,
-                     max_tokens=job.max_tokens, progress_cb=progress_cb)
+                     max_tokens=job.max_tokens, progress_cb=progress_cb, items=tuple(job.items) if job.items else None)
 
 
 SYNTH, TRAIN, EVAL = SynthStage(), TrainStage(), EvalStage()
