@@ -198,7 +198,7 @@ class RayExecutor:
 
     gpus_per_cell: None = 1 when the cluster has GPUs, else 0 (then cpus_per_cell CPU slots per cell).
     max_retries: Ray retries of a cell whose worker, Ray worker or node died. timeout_s: kill a cell
-    running longer (None: no limit). eval_shards: engines per evaluation setting (None: slots()).
+    running longer (None: no limit). eval_shards: engines per evaluation setting (None: see shards()).
     command: the worker (tests put a stand-in here).
     """
 
@@ -275,8 +275,9 @@ class RayExecutor:
         return max(1, int(res.get("CPU", 1) // max(self.cpus_per_cell, 1e-9)))
 
     def shards(self) -> int:
-        """Evaluation engines per evaluation setting (the runner splits its variants, or items, this many ways)."""
-        return self.eval_shards or self.slots()
+        """Evaluation engines per evaluation setting (the runner splits its variants, or items, this many
+        ways): eval_shards, else one per GPU slot; 1 without GPUs (a CPU engine wants a node's every core)."""
+        return self.eval_shards or (self.slots() if self.gpus else 1)
 
     # shared filesystem ------------------------------------------------------------------------------
     def check_shared(self, paths: dict[str, str | Path], runs_dir: str | Path) -> None:

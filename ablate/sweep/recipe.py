@@ -154,7 +154,7 @@ class SweepSection:
     timeout: float | None = None
     """Seconds after which a running job is killed and recorded as failed (Ray); unset: no limit."""
     eval_shards: int | None = None
-    """Engines per evaluation setting (Ray): unset = one per GPU (or CPU slot) of the cluster; 1 = one
+    """Engines per evaluation setting (Ray): unset = one per GPU of the cluster (1 without GPUs); 1 = one
     engine for all variants, as locally. Variants are split into balanced subsets, or, with fewer
     variants than shards, the benchmark items are."""
 
