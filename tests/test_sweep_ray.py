@@ -196,6 +196,31 @@ def test_kill_9_of_the_driver_stops_its_cells_and_rerun_resumes(tmp_path):
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
+def test_kill_9_of_a_driver_on_a_running_cluster_stops_its_cells(cluster, tmp_path):
+    """--address: the cluster outlives the driver; its cells must not (Ray's job cleanup, else the ping)."""
+    jobs = cells(tmp_path, ("a", "ok", 0.2), ("c", "ok", 120), ("d", "ok", 120))
+    spec = tmp_path / "cells.json"
+    spec.write_text(json.dumps(jobs))
+    cmd = [sys.executable, str(HERE / "ray_fake_driver.py"), str(spec), "--address", ray.get_runtime_context().gcs_address]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (starts(tmp_path, "c") and starts(tmp_path, "d")) and time.monotonic() < deadline:
+        assert p.poll() is None, p.stdout.read()
+        time.sleep(0.2)
+    pids = [starts(tmp_path, c)[0]["pid"] for c in "cd"]
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 40
+    while any(alive(x) for x in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(x) for x in pids), "cells outlived their driver"
+    assert ray.cluster_resources().get("CPU") == 2  # the cluster itself is still there
+    (tmp_path / "marks" / "fast").write_text("")
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "executed c d\n" in again.stdout, again.stdout + again.stderr
+    assert [len(starts(tmp_path, c)) for c in "acd"] == [1, 2, 2]
+
+
 def _name(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
