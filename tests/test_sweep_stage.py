@@ -190,9 +190,27 @@ def test_eval_key_hashes_the_adapter_files_not_the_manifest(tmp_path):
     job = st.EvalJob(base="b", base_hash="h", adapters={"v": str(a), "base": None}, train_keys={"v": "k"},
                      benchmarks=[{"name": "t3-probe", "path": str(bench)}])
     k1 = st.EVAL.key(job)
+    (a / "adapter_config.json").write_text('{"target_modules": ["q", "k"], "r": 8}')
+    k2 = st.EVAL.key(job)
+    (a / "adapter_config.json").write_text('{"r": 8, "target_modules": ["k", "q"]}')  # PEFT's set order varies
+    assert st.EVAL.key(job) == k2 != k1
     (a / "adapter_model.safetensors").write_bytes(b"w2")
-    assert st.EVAL.key(job) != k1
+    assert st.EVAL.key(job) != k2
     assert st.job_from_json(json.loads(json.dumps(job.to_json()))) == job  # jobs travel as JSON
+
+
+def test_eval_key_takes_the_versions_of_the_scorers_its_benchmarks_use(tmp_path, monkeypatch):
+    from ablate.eval import scoring
+
+    bench = tmp_path / "b.parquet"
+    bench.write_bytes(b"x")
+    job = st.EvalJob(base="b", base_hash="h", adapters={"base": None}, train_keys={},
+                     benchmarks=[{"name": "t3-probe", "path": str(bench)}])
+    k = st.EVAL.key(job)
+    monkeypatch.setattr(scoring, "SCORERS_VERSION", {**scoring.SCORERS_VERSION, "videomme": 99})
+    assert st.EVAL.key(job) == k  # no Video-MME here: nothing to redo
+    monkeypatch.setattr(scoring, "SCORERS_VERSION", {**scoring.SCORERS_VERSION, "t3": 99})
+    assert st.EVAL.key(job) != k
 
 
 def test_local_executor_runs_the_worker_and_reports_progress_and_failures(tmp_path):

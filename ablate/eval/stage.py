@@ -40,15 +40,6 @@ PRED_COLUMNS = ["variant", "adapter_sha256", "benchmark", "item_id", "modality",
                 "answer", "options", "scorer", "scorer_version", "cached"]
 
 
-def as_base(base):
-    """A BaseModel-like object (root, lm_dir, full_dir, hash, kind) for "tiny", a dir, or a BaseModel."""
-    if hasattr(base, "lm_dir") and hasattr(base, "hash"):
-        return base
-    from ablate.base import resolve_base
-
-    return resolve_base(str(base))
-
-
 class GenCache:
     """Item-level generation cache: one SQLite table shared by every run on this machine."""
 
@@ -131,7 +122,9 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
     out = Path(out)
     if not adapters:
         raise UserError("evaluate: no variants given (adapters is empty)")
-    base = as_base(base)
+    from ablate.base import resolve_base
+
+    base = resolve_base(base)
     sampling = sampling or SamplingParams(max_tokens=max_tokens)
     shas = {v: adapter_sha256(Path(p) if p is not None else None) for v, p in adapters.items()}
     tokenizer = AutoTokenizer.from_pretrained(base.lm_dir)

@@ -88,18 +88,25 @@ def _force(ctx: Ctx, stage: str, d: Path) -> None:
         ctx.record["_forced"].append(str(d))  # force once per sweep, not once per variant sharing it
 
 
-def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dict[int, tuple[str | None, str]]:
-    """Run every job (deduplicated by key) that is not done; index -> (key or None, error or "").
+@dataclasses.dataclass(frozen=True)
+class Ran:
+    key: str | None  # None: the key could not be computed (an input is missing)
+    error: str = ""
+    seconds: float = 0.0  # 0 when the directory was already done
+
+
+def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dict[int, Ran]:
+    """Run every job (deduplicated by key) whose directory is not done; job index -> Ran.
 
     `jobs` pairs each job with the variants it serves (their live-table rows get its progress).
     """
-    results: dict[int, tuple[str | None, str]] = {}
+    results: dict[int, Ran] = {}
     by_key: dict[str, list[int]] = {}
     for i, (job, _) in enumerate(jobs):
         try:
             key = stage.key(job)
         except (UserError, OSError, ValueError, KeyError) as e:  # an input is missing or unreadable
-            results[i] = (None, str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
+            results[i] = Ran(None, str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
             continue
         by_key.setdefault(key, []).append(i)
     handles = {}
@@ -126,16 +133,17 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
     outcomes = dict(zip(handles, ctx.executor.wait(list(handles.values()))))
     for key, idx in by_key.items():
         o = outcomes.get(key)
+        err = "" if o is None or o.ok else o.error
+        if o is not None and o.ok and not stage.is_done(ctx.runs / stage.name / key):
+            err = f"{stage.name} finished but {ctx.runs / stage.name / key} is not complete"
         for i in idx:
-            results[i] = (key, "" if o is None or o.ok else o.error)
-            if o is not None and o.ok and not stage.is_done(ctx.runs / stage.name / key):
-                results[i] = (key, f"{stage.name} finished but {ctx.runs / stage.name / key} is not complete")
+            results[i] = Ran(key, err, o.seconds if o is not None else 0.0)
     return results
 
 
-def _log(ctx: Ctx, stage: str, key: str) -> Path | None:
+def _log(ctx: Ctx, stage: str, key: str | None) -> Path | None:
     log = ctx.runs / stage / f"{key}.log"
-    return log if log.exists() else None
+    return log if key and log.exists() else None
 
 
 def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
@@ -170,11 +178,11 @@ def _save(ctx: Ctx, v: Variant | None = None) -> None:
                {k: val for k, val in ctx.record.items() if not k.startswith("_")})
 
 
-def _done(ctx: Ctx, v: Variant, stage: str, job, key: str, seconds: float) -> None:
+def _done(ctx: Ctx, v: Variant, stage: str, job, ran: Ran) -> None:
     rec = _vrec(ctx, v)
-    rec["stages"][stage] = key
+    rec["stages"][stage] = ran.key
     rec.setdefault("jobs", {})[stage] = job.to_json()
-    rec["timings"][stage] = seconds
+    rec["timings"][stage] = ran.seconds
 
 
 def _synth_all(ctx: Ctx, variants: list[Variant]) -> Path | None:
@@ -189,46 +197,49 @@ def _synth_all(ctx: Ctx, variants: list[Variant]) -> Path | None:
         jobs.append((_synth_job(ctx, {f: 1.0 for f in t3.FAMILIES}, r.data, r.recipe.seed), []))
     res = _run_stage(ctx, SYNTH, jobs)
     for i, (job, vs) in enumerate(jobs):
-        key, err = res[i]
         for v in vs:
-            if err:
-                _fail(ctx, v, "synth", err, _log(ctx, "synth", key) if key else None)
+            if res[i].error:
+                _fail(ctx, v, "synth", res[i].error, _log(ctx, "synth", res[i].key))
             else:
-                _done(ctx, v, "synth", job, key, time.perf_counter() - t0)
+                _done(ctx, v, "synth", job, res[i])
     ctx.record["timings"]["synth"] = time.perf_counter() - t0
     if not probe:
         return None
-    key, err = res[len(jobs) - 1]
-    if err:
-        raise UserError(f"the t3-probe synthesis failed: {err}")
-    probe_dir = ctx.runs / "synth" / key
+    probe = res[len(jobs) - 1]
+    if probe.error:
+        raise UserError(f"the t3-probe synthesis failed: {probe.error}")
+    probe_dir = ctx.runs / "synth" / probe.key
     ctx.record["probe_hash"] = json.loads((probe_dir / "manifest.json").read_text()).get("content_hash")
     return probe_dir
 
 
 def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
     t0 = time.perf_counter()
-    todo = [v for v in variants if not v.is_base and _vrec(ctx, v)["status"] != "failed"]
     jobs = []
-    for v in todo:
+    for v in variants:
+        if v.is_base or _vrec(ctx, v)["status"] == "failed":
+            continue
         skey = _vrec(ctx, v)["stages"]["synth"]
-        jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
-                              data_key=skey, n=v.volume, options=_train_options(v), replay=v.data.replay), [v]))
+        try:
+            jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
+                                  data_key=skey, n=v.volume, options=_train_options(v), replay=v.data.replay), [v]))
+        except UserError as e:  # this cell's options do not make a valid TrainOptions
+            _fail(ctx, v, "train", str(e), None)
     n_run = ctx.executed["train"]
     res = _run_stage(ctx, TRAIN, jobs)
     failed = 0
     for i, (job, [v]) in enumerate(jobs):
-        key, err = res[i]
-        if err:
+        if res[i].error:
             failed += 1
-            _fail(ctx, v, "train", err, _log(ctx, "train", key) if key else None)
+            _fail(ctx, v, "train", res[i].error, _log(ctx, "train", res[i].key))
             continue
-        tdir = ctx.runs / "train" / key
+        tdir = ctx.runs / "train" / res[i].key
         rec = _vrec(ctx, v)
-        _done(ctx, v, "train", job, key, time.perf_counter() - t0)
+        _done(ctx, v, "train", job, res[i])
         rec["adapter"] = str(tdir)
         rec["adapter_sha256"] = json.loads((tdir / "manifest.json").read_text()).get("adapter_sha256")
-        rec["log"] = str(_log(ctx, "train", key) or "") or None
+        log = _log(ctx, "train", res[i].key)
+        rec["log"] = str(log) if log else None
         ctx.live.update(v.id, stage="trained", progress=1.0, loss=_final_loss(tdir))
         _save(ctx, v)
     ran = ctx.executed["train"] - n_run
@@ -275,30 +286,29 @@ def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list
         jobs += shard_eval(job, vs, k)
     n_run = ctx.executed["eval"]
     res = _run_stage(ctx, EVAL, jobs)
-    failed: dict[str, tuple[str, str | None]] = {}
-    shards: dict[str, list[tuple[str, EvalJob]]] = {}
+    failed: dict[str, Ran] = {}
+    shards: dict[str, list[tuple[Ran, EvalJob]]] = {}
     for i, (job, vs) in enumerate(jobs):
-        key, err = res[i]
+        ran = res[i]
         for v in vs:
-            if err:
-                failed.setdefault(v.id, (err, key))
+            if ran.error:
+                failed.setdefault(v.id, ran)
             else:
-                shards.setdefault(v.id, []).append((key, job))
+                shards.setdefault(v.id, []).append((ran, job))
     # a variant is evaluated when all its shards are; a dir with a failed variant's items is left out
-    eval_dirs = list(dict.fromkeys(ctx.runs / "eval" / res[i][0] for i, (_, vs) in enumerate(jobs)
+    eval_dirs = list(dict.fromkeys(ctx.runs / "eval" / res[i].key for i, (_, vs) in enumerate(jobs)
                                    if not any(v.id in failed for v in vs)))
     accs = _variant_accs(eval_dirs) if eval_dirs else {}
     for vs in groups.values():
         for v in vs:
             if v.id in failed:
-                err, key = failed[v.id]
-                _fail(ctx, v, "eval", err, _log(ctx, "eval", key) if key else None)
+                _fail(ctx, v, "eval", failed[v.id].error, _log(ctx, "eval", failed[v.id].key))
                 continue
-            (key, job), *more = shards[v.id]
-            _done(ctx, v, "eval", job, key, time.perf_counter() - t0)
+            (ran, job), *more = shards[v.id]
+            _done(ctx, v, "eval", job, ran)
             rec = _vrec(ctx, v)
             if more:
-                rec["eval_shards"] = [key] + [k_ for k_, _ in more]
+                rec["eval_shards"] = [ran.key] + [r.key for r, _ in more]
             rec["status"] = "done"
             rec.update(accs.get(v.id, {}))
             ctx.live.update(v.id, stage="done", progress=1.0, **accs.get(v.id, {}))

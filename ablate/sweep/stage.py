@@ -67,54 +67,47 @@ class SynthJob(_Job):
     """T3 synthesis (or the generic-text control when mix is {"generic": 1})."""
 
     kind: ClassVar[str] = "synth"
-    corpus: str
+    corpus: str  # caption file (its content enters the key, not its path)
     corpus_format: str = "auto"
     caption_field: str | None = None
-    mix: dict = field(default_factory=dict)
-    n: int = 0
-    probe_n: int = 0
-    frames: int = 4
+    mix: dict = field(default_factory=dict)  # family -> weight
+    n: int = 0  # training pool rows
+    probe_n: int = 0  # held-out probe rows
+    frames: int = 4  # captions per sample at length_scale 1
     length_scale: int = 1
     seed: int = 0
 
 
 @dataclass(frozen=True)
-class TrainJob(_Job):
-    """One LoRA adapter on the first `n` rows of a synthesis dir."""
-
-    kind: ClassVar[str] = "train"
-    base: str
-    """The resolved base directory (never a spec like "tiny": children must use exactly this base)."""
-    base_hash: str
-    data: str
-    """Synthesis output dir (train.parquet + manifest.json)."""
-    data_key: str
-    """The synth key of `data`."""
-    n: int
-    options: dict
-    """Every ablate.train.TrainOptions field."""
-    replay: str | None = None
+class _OnBase(_Job):
+    base: str  # the resolved base directory (never a spec like "tiny": children use exactly this base)
+    base_hash: str  # its content hash (ablate.base.BaseModel.hash)
 
 
 @dataclass(frozen=True)
-class EvalJob(_Job):
+class TrainJob(_OnBase):
+    """One LoRA adapter on the first `n` rows of a synthesis dir."""
+
+    kind: ClassVar[str] = "train"
+    data: str  # synthesis output dir (train.parquet + manifest.json)
+    data_key: str  # the synth key of `data`
+    n: int  # training rows: the first n of the pool (nested volumes)
+    options: dict  # every ablate.train.TrainOptions field
+    replay: str | None = None  # chat data mixed in at options["replay_ratio"]
+
+
+@dataclass(frozen=True)
+class EvalJob(_OnBase):
     """Every variant of one evaluation setting in one engine."""
 
     kind: ClassVar[str] = "eval"
-    base: str
-    base_hash: str
-    adapters: dict
-    """Variant id -> adapter dir, or None for the base model."""
-    train_keys: dict
-    """Variant id -> train key of its adapter (None for the base model)."""
-    benchmarks: list
-    """[{name, path, options}] with resolved paths."""
-    engine: str = "vllm"
-    frames: int = 8
-    max_tokens: int = 32
-    items: list | None = None
-    """[i, n]: only the items at positions i, i+n, i+2n ... of each benchmark (one of n item shards);
-    None: every item (and a key as before item sharding existed)."""
+    adapters: dict  # variant id -> adapter dir, or None for the base model
+    train_keys: dict  # variant id -> train key of its adapter (None for the base model)
+    benchmarks: list  # [{name, path, options}] with resolved paths
+    engine: str = "vllm"  # vllm | hf
+    frames: int = 8  # sampled per video
+    max_tokens: int = 32  # greedy generation budget per answer
+    items: list | None = None  # [i, n]: items i, i+n, i+2n ... of each benchmark (item shard i of n); None: all
 
 
 JOBS = {c.kind: c for c in (SynthJob, TrainJob, EvalJob)}
@@ -221,23 +214,26 @@ class EvalStage:
 
     @property
     def version(self) -> dict:
-        from ablate.eval import scoring, stage, video
-        from ablate.eval import benchmarks
+        from ablate.eval import benchmarks, scoring, stage, video
 
         return {"eval": stage.EVAL_VERSION, "prompt": benchmarks.PROMPT_VERSION,
                 "scorers": scoring.SCORERS_VERSION, "frames": video.FRAMES_VERSION}
 
     def key(self, job: EvalJob) -> str:
+        from ablate.eval.benchmarks import REGISTRY
         from ablate.eval.engines.base import adapter_sha256
 
         s = _settings(job)
         del s["base"]
         if s["items"] is None:
             del s["items"]
+        versions = self.version  # with only the scorers these benchmarks use (the registry says which)
+        used = {sc for b in job.benchmarks for sc in REGISTRY[b["name"]].scorers}
+        versions["scorers"] = {k: n for k, n in versions["scorers"].items() if k in used}
         s["adapters"] = {v: adapter_sha256(Path(p) if p else None) for v, p in job.adapters.items()}  # the files now
         s["benchmarks"] = [{"name": b["name"], "options": b.get("options") or {},
                             "content": content_tree_hash(b["path"])} for b in job.benchmarks]
-        return stable_hash({"stage": self.name, "version": self.version, **s})
+        return stable_hash({"stage": self.name, "version": versions, **s})
 
     def is_done(self, out: Path) -> bool:
         return (Path(out) / "predictions.parquet").is_file() and (Path(out) / "scores.parquet").is_file()

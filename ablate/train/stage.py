@@ -178,7 +178,7 @@ def train_adapter(
     """
     from ablate.core import read_json, stable_hash
     from ablate.train.data import select_examples
-    from ablate.train.model import resolve_training_base
+    from ablate.base import resolve_base
 
     options = options or TrainOptions()
     out = Path(out)
@@ -187,7 +187,7 @@ def train_adapter(
     if out.exists() and not (out / "manifest.json").is_file() and any(out.iterdir()):
         raise UserError(f"{out}: exists and is not an adapter directory; refusing to overwrite it")
     sel = select_examples(data, n, mix=mix, replay=replay, replay_ratio=options.replay_ratio)
-    tbase = resolve_training_base(base)
+    tbase = resolve_base(base)
     from ablate.train.loop import device_and_precision
 
     device, precision = device_and_precision(options.precision)
