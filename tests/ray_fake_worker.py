@@ -24,7 +24,9 @@ marks, cell, mode = Path(job["marks"]), job["cell"], job.get("mode", "ok")
 marks.mkdir(parents=True, exist_ok=True)
 t0 = time.time()
 me = {"pid": os.getpid(), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "t0": t0}
-(marks / f"{cell}.start.{os.getpid()}").write_text(json.dumps(me))
+tmp = marks / f".{cell}.start.{os.getpid()}"
+tmp.write_text(json.dumps(me))
+tmp.rename(marks / f"{cell}.start.{os.getpid()}")  # whole or absent: the tests read these while cells run
 print(f"fake worker {cell} pid {os.getpid()}", flush=True)
 
 if mode == "kill_first" and not (marks / f"{cell}.killed").exists():

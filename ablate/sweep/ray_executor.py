@@ -2,7 +2,7 @@
 
     from ablate.sweep.ray_executor import RayExecutor
     with RayExecutor(address=None) as ex:        # None: a local cluster that lives as long as this sweep
-        ex.check_shared({"runs dir": runs, "base dir": base.root})   # one probe task per node
+        ex.check_shared({"base dir": base.root}, runs)   # one probe task per node: same files there?
         handles = [ex.submit(job, out_dir, log) for job, out_dir, log in cells]
         outcomes = ex.wait(handles)               # one Outcome per handle, in order
 
@@ -192,6 +192,19 @@ def _fingerprint(path: str) -> list:
     return sorted([c.name, c.stat().st_size if c.is_file() else -1] for c in p.iterdir())
 
 
+def _init(ray, kw: dict) -> None:
+    """ray.init, once more when a local cluster's raylet missed Ray's fixed 30 s start-up window
+    (it does on a machine whose cores are all busy)."""
+    for attempt in (1, 2):
+        try:
+            ray.init(**kw)
+            return
+        except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception for this one
+            if attempt == 2 or kw.get("address") != "local" or "timed out during startup" not in str(e):
+                raise
+            ray.shutdown()
+
+
 class RayExecutor:
     """Stage jobs as Ray tasks. `address`: None starts a local cluster for this sweep (closed with it);
     "auto" or "HOST:PORT" joins a running one (`ray start --head`).
@@ -232,7 +245,7 @@ class RayExecutor:
                 kw.update(address=self.address)
             kw.update(self.init_kwargs)
             try:
-                ray.init(**kw)
+                _init(ray, kw)
             except ConnectionError as e:
                 raise UserError(f"--address {self.address}: no Ray cluster there ({e}); start one with "
                                 "`ray start --head` or leave out --address for a local one") from None
@@ -266,7 +279,7 @@ class RayExecutor:
         self.close()
 
     def slots(self) -> int:
-        """How many cells can run at once (GPUs, or CPU slots): the number of evaluation shards to use."""
+        """How many cells can run at once on the whole cluster (its GPUs, or its CPU slots)."""
         import ray
 
         res = ray.cluster_resources()
