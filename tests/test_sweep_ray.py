@@ -192,7 +192,11 @@ def test_kill_9_of_the_driver_stops_its_cells_and_rerun_resumes(tmp_path):
         assert "executed c d\n" in again.stdout and "outcome c=ok d=ok" in again.stdout
         assert [len(starts(tmp_path, c)) for c in "abcd"] == [1, 1, 2, 2]  # only the unfinished ran again
     finally:
-        for x in tree if "tree" in locals() else []:  # Ray's agents of a killed cluster linger ~1 min: end ours now
+        tree = tree if "tree" in locals() else []
+        if p.poll() is None:  # the test failed with the driver still running
+            tree += _descendants(p.pid)
+            p.kill()
+        for x in tree:  # Ray's agents of a killed cluster linger ~1 min: end ours now
             if alive(x):
                 os.kill(x, signal.SIGKILL)
         shutil.rmtree(ray_tmp, ignore_errors=True)
@@ -204,23 +208,27 @@ def test_kill_9_of_a_driver_on_a_running_cluster_stops_its_cells(cluster, tmp_pa
     spec = tmp_path / "cells.json"
     spec.write_text(json.dumps(jobs))
     cmd = [sys.executable, str(HERE / "ray_fake_driver.py"), str(spec), "--address", ray.get_runtime_context().gcs_address]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not (starts(tmp_path, "c") and starts(tmp_path, "d")) and time.monotonic() < deadline:
-        assert p.poll() is None, p.stdout.read()
-        time.sleep(0.2)
-    pids = [starts(tmp_path, c)[0]["pid"] for c in "cd"]
-    p.kill()
-    p.wait()
-    deadline = time.monotonic() + 40
-    while any(alive(x) for x in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not any(alive(x) for x in pids), "cells outlived their driver"
-    assert ray.cluster_resources().get("CPU") == 2  # the cluster itself is still there
-    (tmp_path / "marks" / "fast").write_text("")
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "executed c d\n" in again.stdout, again.stdout + again.stderr
-    assert [len(starts(tmp_path, c)) for c in "acd"] == [1, 2, 2]
+    try:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 120
+        while not (starts(tmp_path, "c") and starts(tmp_path, "d")) and time.monotonic() < deadline:
+            assert p.poll() is None, p.stdout.read()
+            time.sleep(0.2)
+        pids = [starts(tmp_path, c)[0]["pid"] for c in "cd"]
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 40
+        while any(alive(x) for x in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(x) for x in pids), "cells outlived their driver"
+        assert ray.cluster_resources().get("CPU") == 2  # the cluster itself is still there
+        (tmp_path / "marks" / "fast").write_text("")
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "executed c d\n" in again.stdout, again.stdout + again.stderr
+        assert [len(starts(tmp_path, c)) for c in "acd"] == [1, 2, 2]
+    finally:
+        if p.poll() is None:
+            p.kill()
 
 
 def _name(pid: int) -> str:
@@ -318,3 +326,17 @@ def test_smoke_local_and_ray_identical(tmp_path):
     cols = [c for c in a.columns if c not in ("latency_s", "cached")]  # the shards hit the node's generation cache
     key = ["variant", "benchmark", "item_id"]
     assert parts.select(cols).sort(key).equals(a.select(cols).sort(key))
+
+
+def test_executor_choice_from_flags_and_recipe():
+    from ablate.sweep.cli import make_executor
+    from ablate.sweep.executor import LocalExecutor
+    from ablate.sweep.recipe import SweepSection
+
+    with make_executor(SweepSection()) as ex:
+        assert isinstance(ex, LocalExecutor)
+    with pytest.raises(UserError, match="--address is for --executor ray"):
+        make_executor(SweepSection(), "local", "auto")
+    ex = make_executor(SweepSection(executor="ray", max_retries=1, timeout=60, cpus_per_cell=2), None, None)
+    assert isinstance(ex, RayExecutor) and (ex.address, ex.max_retries, ex.timeout_s, ex.cpus_per_cell) == (None, 1, 60, 2)
+    assert make_executor(SweepSection(), None, "auto").address == "auto"  # --address implies --executor ray

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ablate.core import UserError
 
@@ -52,7 +53,8 @@ def _sweep(args) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides, check_paths=True)
     with make_executor(recipe.sweep, args.executor, args.address) as executor:
-        record = run_sweep(recipe, args.runs_dir, args.reports_dir, force=args.force, executor=executor)
+        runs = Path(args.runs_dir).resolve() if hasattr(executor, "check_shared") else args.runs_dir  # paths in jobs
+        record = run_sweep(recipe, runs, args.reports_dir, force=args.force, executor=executor)  # work on every node
     failed = [v for v in record["variants"] if v.get("status") == "failed"]
     print(f"report: {record['report']}")
     if failed:

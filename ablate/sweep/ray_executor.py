@@ -101,7 +101,8 @@ class _Progress:
         return True
 
 
-def _cell_task(jobfile: str, log: str, command: list[str], actor, cell: str, timeout_s: float | None) -> dict:
+def _cell_task(jobfile: str, log: str, command: list[str], actor, cell: str, timeout_s: float | None,
+               cwd: str) -> dict:
     """The body of one Ray task: run the worker child for one job, stream its progress, classify its end."""
     import subprocess
 
@@ -118,7 +119,8 @@ def _cell_task(jobfile: str, log: str, command: list[str], actor, cell: str, tim
         logf.write(f"$ {' '.join(cmd)}\n{Path(jobfile).read_text()}\n")
         logf.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=_die_with_parent)
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=_die_with_parent,
+                                cwd=cwd if os.path.isdir(cwd) else None)  # the driver's: relative recipe paths
         threading.Thread(target=_watch, args=(proc, actor, timeout_s, state), daemon=True).start()
         tail: list[str] = []
         for line in proc.stdout:
@@ -193,16 +195,41 @@ def _fingerprint(path: str) -> list:
 
 
 def _init(ray, kw: dict) -> None:
-    """ray.init, once more when a local cluster's raylet missed Ray's fixed 30 s start-up window
-    (it does on a machine whose cores are all busy)."""
-    for attempt in (1, 2):
+    """ray.init; a local cluster whose raylet missed Ray's fixed 30 s start-up window (it does on a
+    machine whose cores are all busy) is cleaned up and started again, up to three times."""
+    for attempt in (1, 2, 3):
         try:
             ray.init(**kw)
             return
         except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception for this one
-            if attempt == 2 or kw.get("address") != "local" or "timed out during startup" not in str(e):
+            if kw.get("address") != "local" or "timed out during startup" not in str(e):
                 raise
             ray.shutdown()
+            _kill_ray_descendants()  # the half-started cluster's GCS, raylet and agents
+            if attempt == 3:
+                raise
+
+
+def _kill_ray_descendants() -> None:
+    """SIGKILL this process's descendants that run Ray's code (a failed local start leaves them behind)."""
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                kids.setdefault(int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    todo, mine = [os.getpid()], []
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            mine.append(k)
+            todo.append(k)
+    for pid in mine:
+        try:
+            if b"/ray/" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class RayExecutor:
@@ -301,10 +328,13 @@ class RayExecutor:
         runs = Path(runs_dir)
         runs.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex
-        token_file = runs / f".ablate-probe-{token}"
+        token_file = runs.resolve() / f".ablate-probe-{token}"
         token_file.write_text(token)
         try:
-            fps = {what: [str(p), _fingerprint(str(p))] for what, p in paths.items()}
+            paths = dict(paths)
+            if any(not Path(p).is_absolute() for p in paths.values()):  # cells run in the driver's directory
+                paths["working directory"] = Path.cwd()
+            fps = {what: [str(Path(p).resolve()), _fingerprint(str(Path(p).resolve()))] for what, p in paths.items()}
             probe = ray.remote(_probe)
             nodes = [n for n in ray.nodes() if n.get("Alive")]
             refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
@@ -335,8 +365,8 @@ class RayExecutor:
         opts = dict(self._task_opts, name=f"ablate:{kind or 'job'}:{h.state['cell']}")
         if kind == "synth":  # pure Python: a CPU slot wherever, never a GPU
             opts.update(num_gpus=0, num_cpus=1)
-        h.state["ref"] = self._task.options(**opts).remote(str(jobfile), str(h.log), self.command, self._actor,
-                                                           h.state["cell"], self.timeout_s)
+        h.state["ref"] = self._task.options(**opts).remote(str(jobfile.resolve()), str(h.log.resolve()), self.command,
+                                                           self._actor, h.state["cell"], self.timeout_s, os.getcwd())
         return h
 
     def attempts(self, handle: Handle) -> int:
