@@ -66,6 +66,51 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
+def test_kill_9_of_the_driver_stops_its_cells_and_rerun_resumes(tmp_path):
+    """The driver's own local cluster: kill -9 it while two long cells run. First in the file, so that
+    the module's cluster (fixture `cluster`) does not yet compete with it for the two cores."""
+    jobs = cells(tmp_path, ("a", "ok", 0.2), ("b", "ok", 0.2), ("c", "ok", 120), ("d", "ok", 120))
+    spec = tmp_path / "cells.json"
+    spec.write_text(json.dumps(jobs))
+    ray_tmp = tempfile.mkdtemp(prefix="ar", dir="/tmp")  # short: Ray's socket paths live under it
+    cmd = [sys.executable, str(HERE / "ray_fake_driver.py"), str(spec), ray_tmp]
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    try:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        deadline = time.monotonic() + 180  # the driver starts a cluster of its own first
+        while not (starts(tmp_path, "c") and starts(tmp_path, "d")) and time.monotonic() < deadline:
+            assert p.poll() is None, p.stdout.read()
+            time.sleep(0.2)
+        pids = [starts(tmp_path, c)[0]["pid"] for c in "cd"]
+        assert (tmp_path / "out" / "a").is_dir() and (tmp_path / "out" / "b").is_dir()
+        tree = _descendants(p.pid)  # the driver's cluster: raylet, GCS, agents, Ray workers, cells
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 30
+        while any(alive(x) for x in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(x) for x in pids), "cells outlived their driver"
+        while any(alive(x) for x in tree if _name(x) in ("raylet", "gcs_server")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [x for x in tree if alive(x) and _name(x) in ("raylet", "gcs_server")], "its cluster outlived it"
+        assert not (tmp_path / "out" / "c").exists() and not (tmp_path / "out" / "d").exists()
+
+        (tmp_path / "marks" / "fast").write_text("")
+        again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "executed c d\n" in again.stdout and "outcome c=ok d=ok" in again.stdout
+        assert [len(starts(tmp_path, c)) for c in "abcd"] == [1, 1, 2, 2]  # only the unfinished ran again
+    finally:
+        tree = tree if "tree" in locals() else []
+        if p.poll() is None:  # the test failed with the driver still running
+            tree += _descendants(p.pid)
+            p.kill()
+        for x in tree:  # Ray's agents of a killed cluster linger ~1 min: end ours now
+            if alive(x):
+                os.kill(x, signal.SIGKILL)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
 def test_gpu_cells_two_at_a_time_each_its_own_device(cluster, tmp_path):
     events = []
     # half a CPU per cell: the CPUs would allow 4 at once, the 2 GPUs allow 2
@@ -156,50 +201,6 @@ def test_probe_fails_fast_when_a_path_is_not_shared(cluster, tmp_path):
     assert not list((tmp_path / "runs").iterdir())  # the probe file is removed
     with pytest.raises(UserError, match=r"does not see the base dir /nonexistent/base \(missing\)[\s\S]*every Ray node"):
         ex.check_shared({"base dir": "/nonexistent/base"}, tmp_path / "runs")
-
-
-def test_kill_9_of_the_driver_stops_its_cells_and_rerun_resumes(tmp_path):
-    """The driver's own local cluster (not the module's): kill -9 it while two long cells run."""
-    jobs = cells(tmp_path, ("a", "ok", 0.2), ("b", "ok", 0.2), ("c", "ok", 120), ("d", "ok", 120))
-    spec = tmp_path / "cells.json"
-    spec.write_text(json.dumps(jobs))
-    ray_tmp = tempfile.mkdtemp(prefix="ar", dir="/tmp")  # short: Ray's socket paths live under it
-    cmd = [sys.executable, str(HERE / "ray_fake_driver.py"), str(spec), ray_tmp]
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    try:
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        deadline = time.monotonic() + 180  # the driver starts a cluster of its own first
-        while not (starts(tmp_path, "c") and starts(tmp_path, "d")) and time.monotonic() < deadline:
-            assert p.poll() is None, p.stdout.read()
-            time.sleep(0.2)
-        pids = [starts(tmp_path, c)[0]["pid"] for c in "cd"]
-        assert (tmp_path / "out" / "a").is_dir() and (tmp_path / "out" / "b").is_dir()
-        tree = _descendants(p.pid)  # the driver's cluster: raylet, GCS, agents, Ray workers, cells
-        p.kill()
-        p.wait()
-        deadline = time.monotonic() + 30
-        while any(alive(x) for x in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not any(alive(x) for x in pids), "cells outlived their driver"
-        while any(alive(x) for x in tree if _name(x) in ("raylet", "gcs_server")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [x for x in tree if alive(x) and _name(x) in ("raylet", "gcs_server")], "its cluster outlived it"
-        assert not (tmp_path / "out" / "c").exists() and not (tmp_path / "out" / "d").exists()
-
-        (tmp_path / "marks" / "fast").write_text("")
-        again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert "executed c d\n" in again.stdout and "outcome c=ok d=ok" in again.stdout
-        assert [len(starts(tmp_path, c)) for c in "abcd"] == [1, 1, 2, 2]  # only the unfinished ran again
-    finally:
-        tree = tree if "tree" in locals() else []
-        if p.poll() is None:  # the test failed with the driver still running
-            tree += _descendants(p.pid)
-            p.kill()
-        for x in tree:  # Ray's agents of a killed cluster linger ~1 min: end ours now
-            if alive(x):
-                os.kill(x, signal.SIGKILL)
-        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_kill_9_of_a_driver_on_a_running_cluster_stops_its_cells(cluster, tmp_path):
