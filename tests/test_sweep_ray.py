@@ -81,6 +81,9 @@ def test_kill_9_of_the_driver_stops_its_cells_and_rerun_resumes(tmp_path):
         while not (starts(tmp_path, "c") and starts(tmp_path, "d")) and time.monotonic() < deadline:
             assert p.poll() is None, p.stdout.read()
             time.sleep(0.2)
+        if not (starts(tmp_path, "c") and starts(tmp_path, "d")):
+            p.kill()
+            pytest.fail(f"cells c, d did not start in 180 s; driver said:\n{p.stdout.read()[-3000:]}")
         pids = [starts(tmp_path, c)[0]["pid"] for c in "cd"]
         assert (tmp_path / "out" / "a").is_dir() and (tmp_path / "out" / "b").is_dir()
         tree = _descendants(p.pid)  # the driver's cluster: raylet, GCS, agents, Ray workers, cells
