@@ -120,8 +120,8 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
             if stage.name == "train":
                 ctx.live.summary("train", f"{d}: adapter file changed since training; retraining it")
         vids = [v.id for i in idx for v in jobs[i][1]]
-        for vid in vids:
-            ctx.live.update(vid, stage=stage.name, progress=0.0, started=time.time())
+        for vid in vids:  # the executor decides when it starts; its first Progress event says so
+            ctx.live.update(vid, stage=f"{stage.name} queued", progress=None)
 
         def show(ev: Progress, vids=vids, name=stage.name):
             fields = {k: val for k, val in (("progress", ev.fraction), ("loss", ev.loss)) if val is not None}
