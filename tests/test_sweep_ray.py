@@ -34,9 +34,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 @pytest.fixture(scope="module")
 def cluster():
-    from ablate.sweep.ray_executor import _init
+    from ablate.sweep.ray_cluster import start_ray
 
-    _init(ray, dict(address="local", num_cpus=2, num_gpus=2, object_store_memory=200 * 1024 ** 2,
+    start_ray(ray, dict(address="local", num_cpus=2, num_gpus=2, object_store_memory=200 * 1024 ** 2,
                     include_dashboard=False, log_to_driver=False, logging_level="warning"))
     yield
     ray.shutdown()
