@@ -1,0 +1,118 @@
+"""Numpy/PIL video preprocessing shared by the families (no torchvision: it cannot load on the CPU box).
+
+    from ablate.models.frames import raw_frames, resize, center_crop, normalize
+    frames = raw_frames(path, 8)                   # uint8 [8, H, W, 3] at the video's own resolution
+    x = normalize(resize(frames, 336, 336), mean, std)   # float32 [8, 3, 336, 336]
+
+Each step mirrors transformers' PIL image-processor backend (PIL resize of the uint8 frame, then
+rescale by 1/255 and normalise in float32), which tests/test_models_preprocess.py pins to stored
+reference tensors; benchmarks/gpu_check.py compares against the torchvision video processors there.
+Frames are sampled with ablate.video's rule (np.linspace over the whole video) for every family, so
+families differ only in what they do with the same frames.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+RAW_VERSION = 1
+OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+RESAMPLE = {0: "NEAREST", 1: "LANCZOS", 2: "BILINEAR", 3: "BICUBIC", 4: "BOX", 5: "HAMMING"}
+
+
+def raw_frames(path: Path, frames: int, vhash: str | None = None) -> np.ndarray:
+    """uint8 [frames, H, W, 3] sampled uniformly, at the file's resolution, cached on disk by content hash."""
+    from ablate.core import cache_root
+    from ablate.video import VideoError, video_hash
+
+    vhash = vhash or video_hash(path)
+    f = cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-raw-v{RAW_VERSION}.npy"
+    if f.exists():
+        try:
+            return np.load(f)
+        except Exception:  # noqa: BLE001 (a damaged cache file is recomputed)
+            pass
+    import decord
+
+    try:
+        vr = decord.VideoReader(str(path), num_threads=1)
+        if len(vr) == 0:
+            raise VideoError(f"video {path.name} has no frames")
+        idx = np.linspace(0, len(vr) - 1, frames).round().astype(int)
+        arr = vr.get_batch(list(idx)).asnumpy().astype(np.uint8)
+    except VideoError:
+        raise
+    except Exception as e:  # noqa: BLE001 (decord raises DECORDError / RuntimeError for bad files)
+        raise VideoError(f"cannot decode video {path.name}: {type(e).__name__}: {str(e)[:200]}") from None
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        np.save(fh, arr)
+    os.replace(tmp, f)
+    return arr
+
+
+def as_frames(frames) -> np.ndarray:
+    from ablate.core import UserError
+
+    a = np.asarray(frames)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8:
+        raise UserError(f"frames must be uint8 [T,H,W,3], got {a.dtype} {a.shape}")
+    return a
+
+
+def resize(frames: np.ndarray, height: int, width: int, resample: int = 3) -> np.ndarray:
+    """uint8 [T,H,W,3] -> uint8 [T,height,width,3] with PIL (resample: PIL code, 3 = bicubic)."""
+    from PIL import Image
+
+    if frames.shape[1:3] == (height, width):
+        return frames
+    mode = getattr(Image.Resampling, RESAMPLE[int(resample)])
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), mode)) for f in frames])
+
+
+def shortest_edge_size(height: int, width: int, short: int) -> tuple[int, int]:
+    """CLIP's rule: the short side becomes `short`, the long side int(short * long / short_side)."""
+    if height <= width:
+        return short, int(short * width / height)
+    return int(short * height / width), short
+
+
+def center_crop(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Center crop as transformers does it (top = (H - h) // 2; pads with zeros when smaller)."""
+    t, h, w, c = frames.shape
+    if h < height or w < width:
+        out = np.zeros((t, max(h, height), max(w, width), c), frames.dtype)
+        top, left = (out.shape[1] - h) // 2, (out.shape[2] - w) // 2
+        out[:, top:top + h, left:left + w] = frames
+        frames, h, w = out, out.shape[1], out.shape[2]
+    top, left = (h - height) // 2, (w - width) // 2
+    return frames[:, top:top + height, left:left + width]
+
+
+def normalize(frames: np.ndarray, mean, std, rescale: float = 1 / 255) -> np.ndarray:
+    """uint8 [T,H,W,3] -> float32 [T,3,H,W]: rescale then (x - mean) / std."""
+    x = frames.astype(np.float32) * np.float32(rescale)
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def processor_config(model_dir: Path) -> dict:
+    """The video preprocessing settings of a checkpoint: video_preprocessor_config.json, else the
+    image processor's (preprocessor_config.json), else processor_config.json's sections; {} if none."""
+    import json
+
+    d = Path(model_dir)
+    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+        if (d / name).is_file():
+            return json.loads((d / name).read_text())
+    if (d / "processor_config.json").is_file():
+        p = json.loads((d / "processor_config.json").read_text())
+        return p.get("video_processor") or p.get("image_processor") or {}
+    return {}
