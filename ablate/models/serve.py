@@ -77,7 +77,8 @@ class VideoServer:
             pv = torch.from_numpy(arrays["pixel_values_videos"]).float()
             out = m.model.get_video_features(pixel_values_videos=pv)
             feats = out.pooler_output if hasattr(out, "pooler_output") else out
-            feats = torch.cat(list(feats), 0) if isinstance(feats, (list, tuple)) else feats.reshape(-1, emb.shape[-1])
+            parts = feats if isinstance(feats, (list, tuple)) else [feats]
+            feats = torch.cat([f.reshape(-1, emb.shape[-1]) for f in parts], 0)
             slots = t == int(self.config.video_token_id if hasattr(self.config, "video_token_id") else self.config.video_token_index)
             emb[slots] = feats.to(emb.dtype)
         return emb
