@@ -75,7 +75,7 @@ def lm_adapter(adapter_dir: Path, family) -> Path:
     """The adapter with its names moved onto the exported language model; cached by content."""
     from safetensors.numpy import load_file, save_file
 
-    from ablate.engines.base import adapter_sha256
+    from ablate.eval.engines.base import adapter_sha256
 
     adapter_dir = Path(adapter_dir)
     out = cache_root() / "models" / "lm_adapters" / stable_hash([adapter_sha256(adapter_dir), family.lm_prefix, 1])

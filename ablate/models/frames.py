@@ -7,7 +7,7 @@
 Each step mirrors transformers' PIL image-processor backend (PIL resize of the uint8 frame, then
 rescale by 1/255 and normalise in float32), which tests/test_models_preprocess.py pins to stored
 reference tensors; benchmarks/gpu_check.py compares against the torchvision video processors there.
-Frames are sampled with ablate.video's rule (np.linspace over the whole video) for every family, so
+Frames are sampled with ablate.eval.video's rule (np.linspace over the whole video) for every family, so
 families differ only in what they do with the same frames.
 """
 
@@ -27,7 +27,7 @@ RESAMPLE = {0: "NEAREST", 1: "LANCZOS", 2: "BILINEAR", 3: "BICUBIC", 4: "BOX", 5
 def raw_frames(path: Path, frames: int, vhash: str | None = None) -> np.ndarray:
     """uint8 [frames, H, W, 3] sampled uniformly, at the file's resolution, cached on disk by content hash."""
     from ablate.core import cache_root
-    from ablate.video import VideoError, video_hash
+    from ablate.eval.video import VideoError, video_hash
 
     vhash = vhash or video_hash(path)
     f = cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-raw-v{RAW_VERSION}.npy"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ablate.engines.base import Generation, Request
+from ablate.eval.engines.base import Generation, Request
 
 
 class VLMEngine:

@@ -1,4 +1,4 @@
-"""Requests and engines for a VLM checkpoint in the evaluation stage (ablate.evaluate calls this).
+"""Requests and engines for a VLM checkpoint in the evaluation stage (ablate.eval.stage calls this).
 
     from ablate.models.serve import VideoServer
     srv = VideoServer(base, family, engine="vllm", frames=8, has_adapters=True)
@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.core import stable_hash
-from ablate.engines.base import Request
+from ablate.eval.engines.base import Request
 from ablate.models.chat import text_prompt_ids, text_ready, video_prompt_ids, video_prompt_text
 from ablate.models.frames import processor_config, raw_frames
 from ablate.models.routes import pick_route
@@ -93,7 +93,7 @@ class VideoServer:
             from ablate.models.hf_engine import VLMEngine
 
             return VLMEngine(self.dir, adapters, self.family)
-        from ablate.engines.vllm_engine import VLLMEngine
+        from ablate.eval.engines.vllm_engine import VLLMEngine
 
         if self.route == "vllm-native":
             return VLLMEngine(self.dir, adapters, prompt_embeds=False, limit_mm_per_prompt={"video": 1})

@@ -280,7 +280,7 @@ def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, 
 
 def _check_family_adapter(model_dir: Path, adapter_dir: Path) -> None:
     """ablate.models: no vision weights in the adapter, and names vLLM loads for this architecture."""
-    from ablate.train_model import is_vlm_config
+    from ablate.train.model import is_vlm_config
 
     if is_vlm_config(model_dir):
         from ablate.models import detect_dir
