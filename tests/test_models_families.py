@@ -214,3 +214,19 @@ def test_hf_and_vllm_agree(name, trained, tmp_path):
     print(f"{name}: parity {same}/{len(out['hf'])}")
     assert same >= 0.98 * len(out["hf"])
     assert len(set(out["hf"])) > 5  # replies vary: the comparison is not trivial
+
+
+def test_doctor_model(family_dirs, tmp_path, capsys):
+    from ablate.models.doctor import inspect, run_model
+
+    info = inspect(family_dirs["llava_next_video"])
+    assert info["family"] == "llava_next_video" and not info["missing"]
+    assert info["engines"]["hf"]["ok"] and set(info["engines"]) == {"hf", "vllm-native", "vllm-embeds"}
+    q = inspect(family_dirs["qwen2_vl"])
+    assert q["eval_route"] in ("hf", "vllm-native") and not q["engines"]["vllm-embeds"]["ok"]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.json").write_text((family_dirs["qwen2_vl"] / "config.json").read_text())
+    assert run_model(str(bare)) == 1
+    out = capsys.readouterr().out
+    assert "missing" in out and "weights" in out and "chat template" in out
