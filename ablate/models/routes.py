@@ -87,3 +87,22 @@ def pick_route(family, engine: str, has_adapters: bool) -> tuple[str, str | None
         return "hf", (f"{family.name}: M-RoPE positions are not exact through vLLM prompt embeddings and native "
                       f"video needs {native.why[6:]}; the HF engine serves it here")
     return "hf", f"{family.name}: vLLM cannot serve it here ({native.why}); the HF engine serves it"
+
+
+def route_lines(eval_dirs: list) -> list[str]:
+    """Report lines: the engine route of each evaluation and its notice (e.g. an HF fallback), deduplicated."""
+    import json
+    from pathlib import Path
+
+    seen: dict[tuple, None] = {}
+    for d in eval_dirs:
+        f = Path(d) / "eval.json"
+        try:
+            m = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        seen[(m.get("engine"), m.get("route") or m.get("engine"), m.get("route_notice"))] = None
+    out = []
+    for engine, route, notice in seen:
+        out.append(f"- engine: {engine} -> route {route}" + (f" ({notice})" if notice else ""))
+    return out
