@@ -91,7 +91,8 @@ def _scale(model, factor: float = 3.0) -> None:
 
 def _text(kind: str, vocab: int, width: int, layers: int, tok, **extra) -> dict:
     heads = max(2, width // 64)
-    d = dict(vocab_size=vocab, hidden_size=width, intermediate_size=2 * width if width <= 256 else int(2.7 * width),
+    mlp = 2 * width if width <= 256 else round(5.833 * width / 128) * 128  # Qwen2-1.5B: 1536 -> 8960
+    d = dict(vocab_size=max(vocab, len(tok)), hidden_size=width, intermediate_size=mlp,
              num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 4) if heads > 2 else heads,
              head_dim=64, max_position_embeddings=4096, tie_word_embeddings=False,
              eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
@@ -100,8 +101,12 @@ def _text(kind: str, vocab: int, width: int, layers: int, tok, **extra) -> dict:
 
 
 def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision_width: int = 32,
-                 vision_layers: int = 1, image: int | None = None, seed: int = 0, scale: float = 3.0) -> Path:
-    """Write a random checkpoint of family `name` (see FAMILY_NAMES) to `out`; returns `out`."""
+                 vision_layers: int = 1, image: int | None = None, seed: int = 0, scale: float = 3.0,
+                 vocab: int = 0, dtype: str = "float32") -> Path:
+    """Write a random checkpoint of family `name` (see FAMILY_NAMES) to `out`; returns `out`.
+
+    vocab: LM vocabulary size (0 = the tokenizer's; larger sizes shape the embeddings like a real model).
+    dtype: saved weight dtype ("bfloat16" for the GPU check's ~1.5B checkpoints)."""
     import torch
     import transformers as T
 
@@ -114,7 +119,7 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
         tok = _tokenizer(specials, "<|im_end|>", "<|endoftext|>", QWEN2VL_TEMPLATE, out)
         ids = {t: tok.convert_tokens_to_ids(t) for t in specials}
         half = 32  # head_dim / 2, split over (t, h, w)
-        text = _text("qwen2", len(tok), width, layers, tok,
+        text = _text("qwen2", vocab, width, layers, tok,
                      rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [half // 4, 3 * half // 8, 3 * half // 8]})
         tokens = dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
                       vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
@@ -139,7 +144,7 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
         specials = ["<unk>", "<s>", "</s>", "<image>", "<video>"]
         tok = _tokenizer(specials, "</s>", "<unk>", LLAVA_NEXT_VIDEO_TEMPLATE, out)
         side = image or 28
-        text = T.LlamaConfig(**_text("llama", len(tok), width, layers, tok))
+        text = T.LlamaConfig(**_text("llama", vocab, width, layers, tok))
         vision = T.CLIPVisionConfig(hidden_size=vision_width, intermediate_size=2 * vision_width, num_hidden_layers=vision_layers,
                                     num_attention_heads=2, image_size=side, patch_size=7 if side <= 56 else 14,
                                     projection_dim=vision_width)
@@ -153,11 +158,13 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
               "image_std": [0.26862954, 0.26130258, 0.27577711], "video_processor_type": "LlavaNextVideoVideoProcessor",
               "processor_class": "LlavaNextVideoProcessor"}
         (out / "video_preprocessor_config.json").write_text(json.dumps(pp, indent=2))
+        _processor_files(out, pp, "LlavaNextImageProcessor", {"processor_class": "LlavaNextVideoProcessor", "patch_size": vision.patch_size,
+                                                              "vision_feature_select_strategy": "default", "num_additional_image_tokens": 1})
     elif name == "llava_onevision":
         specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
         tok = _tokenizer(specials, "<|im_end|>", "<|endoftext|>", ONEVISION_TEMPLATE, out)
         side = image or 28
-        text = T.Qwen2Config(**_text("qwen2", len(tok), width, layers, tok))
+        text = T.Qwen2Config(**_text("qwen2", vocab, width, layers, tok))
         vision = T.SiglipVisionConfig(hidden_size=vision_width, intermediate_size=2 * vision_width, num_hidden_layers=vision_layers,
                                       num_attention_heads=2, image_size=side, patch_size=7 if side <= 56 else 14)
         cfg = T.LlavaOnevisionConfig(text_config=text, vision_config=vision, image_token_index=tok.convert_tokens_to_ids("<image>"),
@@ -168,6 +175,9 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
               "rescale_factor": 1 / 255, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
               "video_processor_type": "LlavaOnevisionVideoProcessor", "processor_class": "LlavaOnevisionProcessor"}
         (out / "video_preprocessor_config.json").write_text(json.dumps(pp, indent=2))
+        _processor_files(out, pp, "LlavaOnevisionImageProcessor", {"processor_class": "LlavaOnevisionProcessor",
+                                                                   "num_image_tokens": (side // vision.patch_size) ** 2,
+                                                                   "vision_feature_select_strategy": "full"})
     else:
         raise ValueError(f"unknown family {name!r}; one of {FAMILY_NAMES}")
     if scale != 1.0:
@@ -176,8 +186,21 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
     model.config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
+    if dtype != "float32":
+        model.to(getattr(torch, dtype))
+        model.config.dtype = dtype
     model.save_pretrained(out)
     return out
+
+
+def _processor_files(out: Path, pp: dict, image_processor: str, processor: dict) -> None:
+    """The image-processor and processor configs a llava-hf checkpoint ships (what AutoProcessor and
+    vLLM's native path load); our numpy preprocessing reads video_preprocessor_config.json only."""
+    image = {k: v for k, v in pp.items() if not k.startswith(("video_", "processor_"))}
+    side = pp.get("crop_size", pp["size"]).get("height", 336)
+    image.update(image_processor_type=image_processor, image_grid_pinpoints=[[side, side]], do_pad=True)
+    (out / "preprocessor_config.json").write_text(json.dumps(image, indent=2))
+    (out / "processor_config.json").write_text(json.dumps(processor, indent=2))
 
 
 @pytest.fixture(scope="session")

@@ -217,7 +217,8 @@ class VLLMEngine:
     name = "vllm"
 
     def __init__(self, lm_dir: Path, adapters: dict[str, Path | None], prompt_embeds: bool = True,
-                 max_model_len: int | None = None, device: str | None = None, limit_mm_per_prompt: dict | None = None):
+                 max_model_len: int | None = None, device: str | None = None, limit_mm_per_prompt: dict | None = None,
+                 llm_kwargs: dict | None = None):
         _prepare_env()
         import torch
         from vllm import LLM
@@ -241,6 +242,7 @@ class VLLMEngine:
             kwargs["max_model_len"] = max_model_len
         if limit_mm_per_prompt:  # a whole VLM with native video input (ablate.models, GPU)
             kwargs["limit_mm_per_prompt"] = limit_mm_per_prompt
+        kwargs.update(llm_kwargs or {})  # e.g. benchmarks/gpu_check.py: enforce_eager, gpu_memory_utilization
         if self._lora:
             if cpu:
                 _use_grouped_cpu_lora_ops()
