@@ -159,7 +159,7 @@ def evaluate(d: Path, fam, adapter: Path, items: int, tiny: bool) -> dict:
                 from ablate.eval.engines.vllm_engine import VLLMEngine
 
                 eng = VLLMEngine(d, adapters, prompt_embeds=False, limit_mm_per_prompt={"video": 1}, max_model_len=8192,
-                                 llm_kwargs={"enforce_eager": True, "gpu_memory_utilization": 0.5})
+                                 llm_kwargs={"enforce_eager": True, "gpu_memory_utilization": 0.25})
             else:
                 eng = srv.engine(adapters)
             start_s = time.perf_counter() - t0
@@ -192,7 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=1536)
     ap.add_argument("--steps", type=int, default=200, help="LoRA steps per family")
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--items", type=int, default=32, help="video + text request pairs per engine")
+    ap.add_argument("--items", type=int, default=24, help="video + text request pairs per engine")
+    ap.add_argument("--budget-s", type=float, default=450, help="skip families not started by then (the 8-minute limit)")
     ap.add_argument("--tiny", action="store_true", help="test-sized models on CPU: checks the code paths, not speed")
     ap.add_argument("--work", default=None, help="where checkpoints and adapters go (default: a temp dir)")
     ap.add_argument("--out", default="gpu_check.json")
@@ -211,6 +212,10 @@ def main(argv=None) -> int:
     results = {}
     t_all = time.perf_counter()
     for name in args.families.split(","):
+        if time.perf_counter() - t_all > args.budget_s:
+            results[name] = {"family": name, "skipped": f"time budget of {args.budget_s:.0f} s spent"}
+            print(json.dumps({name: results[name]}), flush=True)
+            continue
         t0 = time.perf_counter()
         d = work / name
         size = dict(width=128, layers=2, vision_width=32, vision_layers=1) if args.tiny else dict(
@@ -251,7 +256,7 @@ def _shapes(d: Path) -> dict:
 
 
 def _print_table(results: dict) -> None:
-    cols = ["params_M", "preprocess", "train_samples_per_s", "train_gpu_gib", "hf_items_per_s", "vllm-native_items_per_s",
+    cols = ["skipped", "params_M", "preprocess", "train_samples_per_s", "train_gpu_gib", "hf_items_per_s", "vllm-native_items_per_s",
             "vllm-embeds_items_per_s", "agree_hf_vllm-native", "agree_hf_vllm-embeds", "total_s"]
     print("\n" + " | ".join(["family", *cols]))
     for name, r in results.items():

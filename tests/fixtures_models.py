@@ -113,6 +113,7 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
+    vheads = max(2, vision_width // 64)  # vision head_dim 16 (tiny) .. 64 (GPU check): what attention kernels take
     if name in ("qwen2_vl", "qwen2_5_vl"):
         specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                     "<|image_pad|>", "<|video_pad|>"]
@@ -124,12 +125,12 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
         tokens = dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
                       vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
         if name == "qwen2_vl":
-            vision = dict(depth=vision_layers, embed_dim=vision_width, hidden_size=width, num_heads=2, mlp_ratio=2,
+            vision = dict(depth=vision_layers, embed_dim=vision_width, hidden_size=width, num_heads=vheads, mlp_ratio=2,
                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2)
             cfg = T.Qwen2VLConfig(text_config=text, vision_config=vision, **tokens)
             model = T.Qwen2VLForConditionalGeneration(cfg)
         else:
-            vision = dict(depth=vision_layers, hidden_size=vision_width, intermediate_size=2 * vision_width, num_heads=2,
+            vision = dict(depth=vision_layers, hidden_size=vision_width, intermediate_size=2 * vision_width, num_heads=vheads,
                           out_hidden_size=width, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
                           window_size=112, fullatt_block_indexes=[vision_layers - 1])
             cfg = T.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **tokens)
@@ -146,7 +147,7 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
         side = image or 28
         text = T.LlamaConfig(**_text("llama", vocab, width, layers, tok))
         vision = T.CLIPVisionConfig(hidden_size=vision_width, intermediate_size=2 * vision_width, num_hidden_layers=vision_layers,
-                                    num_attention_heads=2, image_size=side, patch_size=7 if side <= 56 else 14,
+                                    num_attention_heads=vheads, image_size=side, patch_size=7 if side <= 56 else 14,
                                     projection_dim=vision_width)
         cfg = T.LlavaNextVideoConfig(text_config=text, vision_config=vision, image_token_index=tok.convert_tokens_to_ids("<image>"),
                                      video_token_index=tok.convert_tokens_to_ids("<video>"), spatial_pool_stride=2,
@@ -166,7 +167,7 @@ def build_family(name: str, out: Path, width: int = 128, layers: int = 2, vision
         side = image or 28
         text = T.Qwen2Config(**_text("qwen2", vocab, width, layers, tok))
         vision = T.SiglipVisionConfig(hidden_size=vision_width, intermediate_size=2 * vision_width, num_hidden_layers=vision_layers,
-                                      num_attention_heads=2, image_size=side, patch_size=7 if side <= 56 else 14)
+                                      num_attention_heads=vheads, image_size=side, patch_size=7 if side <= 56 else 14)
         cfg = T.LlavaOnevisionConfig(text_config=text, vision_config=vision, image_token_index=tok.convert_tokens_to_ids("<image>"),
                                      video_token_index=tok.convert_tokens_to_ids("<video>"), vision_feature_layer=-1,
                                      vision_feature_select_strategy="full", image_grid_pinpoints=[[side, side]])
