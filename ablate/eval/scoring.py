@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 import re
 
+from t3.layout import LETTERS  # option letters, defined once (T3 writes them, scorers read them)
+
 SCORERS_VERSION = {"tempcompass-mc": 1, "tempcompass-cm": 1, "yes_no": 1, "videomme": 1, "mlvu": 1, "t3": 1}
-LETTERS = "ABCDEFGHIJ"
 _LETTER = re.compile(r"^\(?([A-J])\)?[.:)]?$")
 _PREFIX = re.compile(r"^\(?([A-J])[.:)]\)?\s+(.+)$|^\(([A-J])\)\s*(.+)$")
 

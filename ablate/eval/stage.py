@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ablate.eval.benchmarks import PROMPT_VERSION, BenchSpec, Item, load_items
+from ablate.eval.benchmarks import PROMPT_VERSION, REGISTRY, BenchSpec, Item, load_items
 from ablate.core import UserError, cache_root, stable_hash, write_json
 from ablate.eval.engines.base import Request, SamplingParams, adapter_sha256
 from ablate.eval.scoring import SCORERS_VERSION, score_reply, scores_from_rows
@@ -38,15 +38,6 @@ EMBED_BUDGET = 1 << 30  # bytes of video prompt embeddings held at once (one chu
 PRED_COLUMNS = ["variant", "adapter_sha256", "benchmark", "item_id", "modality", "task", "aspect", "sub_dim", "reply",
                 "parsed", "match_status", "correct", "prompt_tokens", "gen_tokens", "latency_s", "error",
                 "answer", "options", "scorer", "scorer_version", "cached"]
-
-
-def as_base(base):
-    """A BaseModel-like object (root, lm_dir, full_dir, hash, kind) for "tiny", a dir, or a BaseModel."""
-    if hasattr(base, "lm_dir") and hasattr(base, "hash"):
-        return base
-    from ablate.base import resolve_base
-
-    return resolve_base(str(base))
 
 
 class GenCache:
@@ -125,7 +116,9 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
     out = Path(out)
     if not adapters:
         raise UserError("evaluate: no variants given (adapters is empty)")
-    base = as_base(base)
+    from ablate.base import resolve_base
+
+    base = resolve_base(base)
     sampling = sampling or SamplingParams(max_tokens=max_tokens)
     shas = {v: adapter_sha256(Path(p) if p is not None else None) for v, p in adapters.items()}
     server = _model_server(base, engine, frames, any(p is not None for p in adapters.values()))
@@ -140,7 +133,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
         if state["engine"] is None:
             from ablate.eval.engines import load_engine
 
-            video = any(b.name in {"world-video", "tempcompass", "videomme", "mlvu"} for b in benchmarks)
+            video = any(REGISTRY[b.name].modality == "video" for b in benchmarks)
             state["engine"] = load_engine(engine, base.lm_dir, {v: (Path(p) if p else None) for v, p in adapters.items()},
                                           prompt_embeds=video)
         return state["engine"]

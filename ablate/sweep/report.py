@@ -24,21 +24,11 @@ import numpy as np
 import polars as pl
 
 from ablate.core import atomic_write_text
+from ablate.eval.scoring import wilson  # the one Wilson interval (clamped to [0, 1])
 
 N_BOOT = 2000
 SEED = 0
 KEYS = ["variant", "benchmark", "aspect"]
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for k successes out of n."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (c - h, c + h)
 
 
 def _with_all(pred: pl.DataFrame) -> pl.DataFrame:
