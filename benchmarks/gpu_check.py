@@ -131,7 +131,7 @@ def evaluate(d: Path, fam, adapter: Path, items: int, tiny: bool) -> dict:
     import importlib.util
 
     from ablate.base import resolve_base
-    from ablate.models.serve import VideoServer
+    from ablate.eval.vlm import VideoServer
 
     base = resolve_base(str(d))
     res: dict = {}

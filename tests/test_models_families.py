@@ -192,7 +192,7 @@ def test_hf_and_vllm_agree(name, trained, tmp_path):
     pytest.importorskip("vllm")
     from ablate.base import resolve_base
     from ablate.eval.engines.base import Request
-    from ablate.models.serve import VideoServer
+    from ablate.eval.vlm import VideoServer
 
     d, a = trained(name)
     base = resolve_base(str(d))

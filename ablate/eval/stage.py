@@ -234,7 +234,7 @@ def _model_server(base, engine: str, frames: int, has_adapters: bool):
     fam = family_of_base(base)
     if not fam.is_vlm:
         return None
-    from ablate.models.serve import VideoServer
+    from ablate.eval.vlm import VideoServer
 
     server = VideoServer(base, fam, engine, frames, has_adapters)
     if server.notice:

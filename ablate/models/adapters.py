@@ -75,10 +75,11 @@ def lm_adapter(adapter_dir: Path, family) -> Path:
     """The adapter with its names moved onto the exported language model; cached by content."""
     from safetensors.numpy import load_file, save_file
 
-    from ablate.eval.engines.base import adapter_sha256
+    from ablate.core import file_sha256
 
     adapter_dir = Path(adapter_dir)
-    out = cache_root() / "models" / "lm_adapters" / stable_hash([adapter_sha256(adapter_dir), family.lm_prefix, 1])
+    content = [file_sha256(adapter_dir / n) for n in ("adapter_model.safetensors", "adapter_config.json")]
+    out = cache_root() / "models" / "lm_adapters" / stable_hash([content, family.lm_prefix, 1])
     if out.exists():
         return out
     tensors = load_file(str(adapter_dir / "adapter_model.safetensors"))

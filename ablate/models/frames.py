@@ -1,59 +1,24 @@
 """Numpy/PIL video preprocessing shared by the families (no torchvision: it cannot load on the CPU box).
 
-    from ablate.models.frames import raw_frames, resize, center_crop, normalize
-    frames = raw_frames(path, 8)                   # uint8 [8, H, W, 3] at the video's own resolution
-    x = normalize(resize(frames, 336, 336), mean, std)   # float32 [8, 3, 336, 336]
+    from ablate.models.frames import resize, center_crop, normalize
+    x = normalize(resize(frames, 336, 336), mean, std)   # uint8 [8, H, W, 3] -> float32 [8, 3, 336, 336]
 
 Each step mirrors transformers' PIL image-processor backend (PIL resize of the uint8 frame, then
 rescale by 1/255 and normalise in float32), which tests/test_models_preprocess.py pins to stored
 reference tensors; benchmarks/gpu_check.py compares against the torchvision video processors there.
-Frames are sampled with ablate.eval.video's rule (np.linspace over the whole video) for every family, so
-families differ only in what they do with the same frames.
+Frames are decoded by ablate.eval.video.load_raw_frames (np.linspace over the whole video, the same
+rule for every family), so families differ only in what they do with the same frames.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-RAW_VERSION = 1
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 RESAMPLE = {0: "NEAREST", 1: "LANCZOS", 2: "BILINEAR", 3: "BICUBIC", 4: "BOX", 5: "HAMMING"}
-
-
-def raw_frames(path: Path, frames: int, vhash: str | None = None) -> np.ndarray:
-    """uint8 [frames, H, W, 3] sampled uniformly, at the file's resolution, cached on disk by content hash."""
-    from ablate.core import cache_root
-    from ablate.eval.video import VideoError, video_hash
-
-    vhash = vhash or video_hash(path)
-    f = cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-raw-v{RAW_VERSION}.npy"
-    if f.exists():
-        try:
-            return np.load(f)
-        except Exception:  # noqa: BLE001 (a damaged cache file is recomputed)
-            pass
-    import decord
-
-    try:
-        vr = decord.VideoReader(str(path), num_threads=1)
-        if len(vr) == 0:
-            raise VideoError(f"video {path.name} has no frames")
-        idx = np.linspace(0, len(vr) - 1, frames).round().astype(int)
-        arr = vr.get_batch(list(idx)).asnumpy().astype(np.uint8)
-    except VideoError:
-        raise
-    except Exception as e:  # noqa: BLE001 (decord raises DECORDError / RuntimeError for bad files)
-        raise VideoError(f"cannot decode video {path.name}: {type(e).__name__}: {str(e)[:200]}") from None
-    f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
-    os.replace(tmp, f)
-    return arr
 
 
 def as_frames(frames) -> np.ndarray:

@@ -6,7 +6,7 @@
     route, notice = pick_route(fam, "vllm", has_adapters=True)
 
 Routes:
-- hf: the whole checkpoint in transformers + PEFT (ablate.models.hf_engine); CPU or GPU, every family.
+- hf: the whole checkpoint in transformers + PEFT (ablate.eval.engines.hf_vlm); CPU or GPU, every family.
 - vllm-native: vLLM serves the checkpoint with `multi_modal_data={"video": frames}` and a LoRARequest
   per variant. Needs a GPU build of vLLM and torchvision (vLLM's video processors use it).
 - vllm-embeds: frames -> the checkpoint's own vision tower and projector (HF) -> prompt embeddings

@@ -1,6 +1,6 @@
 """The HF engine for whole VLM checkpoints: batched greedy generate, every adapter in one PeftModel.
 
-    from ablate.models.hf_engine import VLMEngine
+    from ablate.eval.engines.hf_vlm import VLMEngine
     eng = VLMEngine(vlm_dir, {"base": None, "t3": adapter_dir}, family)
     gens = eng.generate([Request(prompt_ids=ids, mm=arrays, adapter="t3"), Request(prompt_ids=text_ids)])
 

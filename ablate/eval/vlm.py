@@ -1,6 +1,6 @@
 """Requests and engines for a VLM checkpoint in the evaluation stage (ablate.eval.stage calls this).
 
-    from ablate.models.serve import VideoServer
+    from ablate.eval.vlm import VideoServer
     srv = VideoServer(base, family, engine="vllm", frames=8, has_adapters=True)
     srv.route, srv.notice                       # e.g. "hf", "qwen2_vl: M-RoPE positions ... HF engine serves it here"
     ids = srv.text_ids("Question ...")          # chat-templated text prompt
@@ -8,7 +8,7 @@
     engine = srv.engine({"base": None, "t3": adapter_dir})
 
 Routes (ablate.models.routes): `hf` sends ids with expanded video tokens plus the family's arrays to
-ablate.models.hf_engine; `vllm-embeds` turns them into prompt embeddings with the checkpoint's own
+ablate.eval.engines.hf_vlm; `vllm-embeds` turns them into prompt embeddings with the checkpoint's own
 vision tower, projector and embedding table (`get_video_features`, features scattered into the video
 token positions exactly as the model's forward does) for vLLM on the exported language model;
 `vllm-native` (GPU) sends the templated text and the raw frames to vLLM serving the whole checkpoint.
@@ -21,7 +21,8 @@ from pathlib import Path
 from ablate.core import stable_hash
 from ablate.eval.engines.base import Request
 from ablate.models.chat import text_prompt_ids, text_ready, video_prompt_ids, video_prompt_text
-from ablate.models.frames import processor_config, raw_frames
+from ablate.eval.video import load_raw_frames
+from ablate.models.frames import processor_config
 from ablate.models.routes import pick_route
 
 SERVE_VERSION = 1  # bump when request construction for VLM families changes
@@ -56,7 +57,7 @@ class VideoServer:
         return self._vlm
 
     def video_request(self, path: Path, vhash: str, question: str, adapter: str | None, sampling) -> Request:
-        frames = raw_frames(path, self.frames, vhash)
+        frames = load_raw_frames(path, self.frames, vhash)
         if self.route == "vllm-native":
             return Request(prompt_ids=tuple(self.text_ids(question)), adapter=adapter, sampling=sampling,
                            mm={"prompt": video_prompt_text(self.tok, question), **self.impl.vllm_video(frames)})
@@ -90,7 +91,7 @@ class VideoServer:
 
     def engine(self, adapters: dict[str, Path | None]):
         if self.route == "hf":
-            from ablate.models.hf_engine import VLMEngine
+            from ablate.eval.engines.hf_vlm import VLMEngine
 
             return VLMEngine(self.dir, adapters, self.family)
         from ablate.eval.engines.vllm_engine import VLLMEngine
