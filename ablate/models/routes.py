@@ -27,6 +27,7 @@ class Route:
     ok: bool
     why: str  # what it does here, or what is missing
     lora: bool = True
+    missing: tuple[str, ...] = ()  # what this machine lacks for the route
 
 
 def _have(mod: str) -> bool:
@@ -59,7 +60,7 @@ def engines_here(family) -> dict[str, Route]:
     lora = family.vllm_lora
     why = (f"vLLM {family.vllm_arch} with native video input" + ("" if lora else "; no LoRA for this architecture in vLLM"))
     out["vllm-native"] = Route("vllm-native", not missing and family.vllm_arch is not None,
-                               why if not missing else "needs " + ", ".join(missing), lora)
+                               why if not missing else "needs " + ", ".join(missing), lora, tuple(missing))
     if family.positions != "1d":
         out["vllm-embeds"] = Route("vllm-embeds", False, f"{family.positions} positions: prompt embeddings would not be exact")
     else:
@@ -85,7 +86,7 @@ def pick_route(family, engine: str, has_adapters: bool) -> tuple[str, str | None
         return "vllm-embeds", None
     if family.positions != "1d" and _have("vllm"):
         return "hf", (f"{family.name}: M-RoPE positions are not exact through vLLM prompt embeddings and native "
-                      f"video needs {native.why[6:]}; the HF engine serves it here")
+                      f"video needs {', '.join(native.missing)}; the HF engine serves it here")
     return "hf", f"{family.name}: vLLM cannot serve it here ({native.why}); the HF engine serves it"
 
 
