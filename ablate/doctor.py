@@ -1,6 +1,7 @@
 """`ablate doctor`: what is installed, what is broken, and how to fix it.
 
     $ ablate doctor
+    $ ablate doctor --model /models/Qwen2-VL-7B-Instruct     (ablate.models.doctor)
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def collect() -> dict:
 def run(args) -> int:
     from rich.table import Table
 
+    if getattr(args, "model", None):  # ablate.models: one checkpoint's family and engines
+        from ablate.models.doctor import run_model
+
+        return run_model(args.model)
+
     from ablate.ui import console
 
     info = collect()
@@ -88,4 +94,5 @@ def run(args) -> int:
 
 def add_cli(sub) -> None:
     p = sub.add_parser("doctor", help="print versions, GPU visibility and anything broken, with the fix")
+    p.add_argument("--model", metavar="DIR", help="a model directory: its family, the engines that can serve it here, what is missing")
     p.set_defaults(func=run)

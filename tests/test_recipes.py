@@ -1,4 +1,4 @@
-"""Every shipped recipe validates; the paper recipe validates with its placeholder paths unchecked.
+"""Every shipped recipe validates; the GPU-box recipes (paths under /data/) validate with their placeholder paths unchecked.
 
     .venv/bin/pytest tests/test_recipes.py -q
 """
@@ -18,12 +18,13 @@ RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.toml"))
 
 def test_recipes_exist():
     names = {p.stem for p in RECIPES}
-    assert {"data_scale", "task_mix", "smoke", "longva_paper"} <= names
+    assert {"data_scale", "task_mix", "smoke", "qwen2vl_paper", "llava_next_video"} <= names
+    assert "longva_paper" not in names  # LongVA cannot be loaded by transformers or vLLM (README "Your own model")
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_recipe_validates(path):
-    placeholder = path.stem == "longva_paper"
+    placeholder = load_recipe(path, check_paths=False).base.model.startswith("/data/")  # written for a GPU box
     r = load_recipe(path, check_paths=not placeholder)
     assert r.name == path.stem
     variants = expand(r)
@@ -33,7 +34,7 @@ def test_recipe_validates(path):
 
 def test_paper_recipe_paths_are_checked_when_asked():
     with pytest.raises(UserError) as e:
-        load_recipe(Path(__file__).parent.parent / "recipes" / "longva_paper.toml")
+        load_recipe(Path(__file__).parent.parent / "recipes" / "qwen2vl_paper.toml")
     assert "key `base.model`" in str(e.value) and "key `data.corpus`" in str(e.value)
 
 

@@ -23,7 +23,7 @@ class BaseModel:
     lm_dir: Path  # causal LM + tokenizer with chat template: what PEFT trains and vLLM serves
     full_dir: Path | None  # the vision-language model (LlavaForConditionalGeneration + processor)
     hash: str  # content hash
-    kind: str  # "llava" | "lm"
+    kind: str  # "llava" | "lm" | an ablate.models family name (qwen2_vl, llava_next_video, llava_onevision)
 
 
 EMBEDDED = ("tiny", "micro")
@@ -78,5 +78,7 @@ def _local_base(root: Path) -> BaseModel:
     conf = read_json(root / "config.json")
     h = stable_hash({"dir_tree": tree_hash(root, exclude=(".DS_Store",))})
     if "text_config" in conf and "vision_config" in conf:
-        return BaseModel(root=root, lm_dir=root, full_dir=root, hash=h, kind="llava")
+        from ablate.models import detect  # model-family layer: kind = family name (llava, qwen2_vl, ...)
+
+        return BaseModel(root=root, lm_dir=root, full_dir=root, hash=h, kind=detect(conf, str(root / "config.json")).name)
     return BaseModel(root=root, lm_dir=root, full_dir=None, hash=h, kind="lm")

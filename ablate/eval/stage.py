@@ -74,7 +74,7 @@ class _Prepared:
     error: str | None = None
 
 
-def _prepare(items: list[Item], tokenizer, frames: int) -> list[_Prepared]:
+def _prepare(items: list[Item], tokenizer, frames: int, server=None) -> list[_Prepared]:
     from ablate.base.prompts import chat_token_ids, video_user_text
 
     out = []
@@ -86,7 +86,9 @@ def _prepare(items: list[Item], tokenizer, frames: int) -> list[_Prepared]:
                 p.vhash = video_hash(p.video_path)
             except VideoError as e:
                 p.error = str(e)
-        if p.error is None:
+        if p.error is None and server is not None:  # ablate.models VLM: its own template (video ids built later)
+            p.ids = tuple(server.text_ids(it.prompt)) if it.modality != "video" else ()
+        elif p.error is None:
             text = video_user_text(frames, it.prompt) if it.modality == "video" else it.prompt
             p.ids = tuple(chat_token_ids(tokenizer, text))
         out.append(p)
@@ -131,11 +133,15 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
     base = resolve_base(base)
     sampling = sampling or SamplingParams(max_tokens=max_tokens)
     shas = {v: adapter_sha256(Path(p) if p is not None else None) for v, p in adapters.items()}
-    tokenizer = AutoTokenizer.from_pretrained(base.lm_dir)
+    server = _model_server(base, engine, frames, any(p is not None for p in adapters.values()))
+    tokenizer = server.tok if server else AutoTokenizer.from_pretrained(base.lm_dir)
+    base_key = base.hash if server is None else f"{base.hash}:{server.key()}"
     cache = GenCache()
     state = {"engine": None, "encoder": None, "features": None}
 
     def get_engine():
+        if state["engine"] is None and server is not None:
+            state["engine"] = server.engine({v: (Path(p) if p else None) for v, p in adapters.items()})
         if state["engine"] is None:
             from ablate.eval.engines import load_engine
 
@@ -157,13 +163,13 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
         return state["encoder"].prompt_embeds(feats, video_user_text(frames, p.item.prompt))
 
     # every benchmark file is read (and a malformed one reported) before any engine starts
-    loaded = [(spec, _prepare(_shard(load_items(spec), items), tokenizer, frames)) for spec in benchmarks]
+    loaded = [(spec, _prepare(_shard(load_items(spec), items), tokenizer, frames, server)) for spec in benchmarks]
     grand_total = len(adapters) * sum(len(p) for _, p in loaded)
     grand_done = 0
     rows: list[dict] = []
     try:
         for spec, prepared in loaded:
-            work = [(v, p, _key(base.hash, shas[v], p, frames, sampling)) for v in adapters for p in prepared]
+            work = [(v, p, _key(base_key, shas[v], p, frames, sampling)) for v in adapters for p in prepared]
             hits = cache.get_many([k for _, p, k in work if p.error is None])
             total, done, gen_s, n_req = len(work), 0, 0.0, 0
             results: dict[str, dict] = {}
@@ -187,7 +193,10 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
                         if p.error is not None:  # its video failed for an earlier variant
                             continue
                         try:
-                            if p.item.modality == "video":
+                            if p.item.modality == "video" and server is not None:
+                                req = server.video_request(p.video_path, p.vhash, p.item.prompt, _lane(adapters, v), sampling)
+                                emb_bytes += server.nbytes(req)
+                            elif p.item.modality == "video":
                                 if p.item.item_id not in emb_cache:
                                     emb = emb_cache[p.item.item_id] = embeds_for(p)
                                     emb_bytes += emb.numel() * emb.element_size()
@@ -224,8 +233,27 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
     return write_outputs(out, rows, {"base": str(getattr(base, "root", "")), "base_hash": base.hash,
                                      "adapters": {v: {"path": str(p) if p else None, "sha256": shas[v]} for v, p in adapters.items()},
                                      "benchmarks": [{"name": b.name, "path": str(b.path) if b.path else None, "options": b.options} for b in benchmarks],
-                                     "engine": engine, "frames": frames, "sampling": sampling.key(),
+                                     "engine": engine, "route": server.route if server else engine,
+                                     "route_notice": server.notice if server else None, "frames": frames, "sampling": sampling.key(),
                                      "scorers": SCORERS_VERSION, "scoring": scoring, "prompt_version": PROMPT_VERSION})
+
+
+def _model_server(base, engine: str, frames: int, has_adapters: bool):
+    """A VLM checkpoint (Qwen2-VL, LLaVA-NeXT-Video, LLaVA-OneVision) is served through ablate.models;
+    the tiny base and LLaVA-1.5 go through ablate.base.embed (None)."""
+    from ablate.models import family_of_base
+
+    fam = family_of_base(base)
+    if not fam.is_vlm:
+        return None
+    from ablate.eval.vlm import VideoServer
+
+    server = VideoServer(base, fam, engine, frames, has_adapters)
+    if server.notice:
+        from ablate.ui import console
+
+        console.print(f"note: {server.notice}", highlight=False)
+    return server
 
 
 def work_item_major(work: list) -> list:

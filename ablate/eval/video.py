@@ -122,3 +122,36 @@ class FeatureCache:
         torch.save(feats, tmp)
         os.replace(tmp, f)
         return feats
+
+
+def load_raw_frames(path: Path, frames: int, vhash: str | None = None) -> np.ndarray:
+    """uint8 [frames, H, W, 3] at the file's own resolution (VLM families preprocess them themselves,
+    ablate.models), sampled with the same rule, cached on disk by content hash."""
+    import numpy as np
+
+    from ablate.base.video import frame_indices
+
+    vhash = vhash or video_hash(path)
+    f = node_cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-raw-v{FRAMES_VERSION}.npy"
+    if f.exists():
+        try:
+            return np.load(f)
+        except Exception:  # noqa: BLE001 (a damaged cache file is recomputed)
+            pass
+    import decord
+
+    try:
+        vr = decord.VideoReader(str(path), num_threads=1)
+        if len(vr) == 0:
+            raise VideoError(f"video {path.name} has no frames")
+        arr = vr.get_batch(frame_indices(len(vr), frames)).asnumpy().astype(np.uint8)
+    except VideoError:
+        raise
+    except Exception as e:  # noqa: BLE001 (decord raises DECORDError / RuntimeError for bad files)
+        raise VideoError(f"cannot decode video {path.name}: {type(e).__name__}: {str(e)[:200]}") from None
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        np.save(fh, arr)
+    os.replace(tmp, f)
+    return arr

@@ -12,7 +12,7 @@ one line `file:line: message (key `section.key`)`, and all of them are raised to
 
 Paths (corpus, base model directory, benchmark roots, replay file) are checked when `check_paths` is
 true (the default for `ablate sweep`). `ablate validate --no-path-check` / `ablate plan` check the
-schema only, so a recipe written for another machine (recipes/longva_paper.toml, whose paths are
+schema only, so a recipe written for another machine (recipes/qwen2vl_paper.toml, whose paths are
 placeholders under /data/...) validates here. The sweep always checks paths before running anything.
 """
 

@@ -311,6 +311,9 @@ def _summary_section(record: dict) -> list[str]:
     for k in ("description", "base", "base_hash", "world_hash", "versions", "started", "finished"):
         if record.get(k):
             md.append(f"- {k.replace('_', ' ')}: {record[k]}")
+    from ablate.models.routes import route_lines  # which engine served each evaluation, and any fallback
+
+    md += route_lines(record.get("eval_dirs") or [])
     t = record.get("timings") or {}
     if t:
         md.append("- wall time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))

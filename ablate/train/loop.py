@@ -232,6 +232,7 @@ def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, 
         train_s = float(result.metrics.get("train_runtime", time.perf_counter() - t0[0]))
         trainer.model.save_pretrained(str(tmp))
         _sort_target_modules(tmp / "adapter_config.json")
+        _check_family_adapter(tbase.lm_dir, tmp)
         for extra in ("README.md", ".trainer"):
             p = tmp / extra
             if p.is_dir():
@@ -277,6 +278,17 @@ def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, 
         }
         write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+def _check_family_adapter(model_dir: Path, adapter_dir: Path) -> None:
+    """ablate.models: no vision weights in the adapter, and names vLLM loads for this architecture."""
+    from ablate.train.model import is_vlm_config
+
+    if is_vlm_config(model_dir):
+        from ablate.models import detect_dir
+        from ablate.models.adapters import check_adapter
+
+        check_adapter(adapter_dir, detect_dir(model_dir))
 
 
 def _versions() -> dict:

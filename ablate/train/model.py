@@ -44,6 +44,10 @@ def load_lm(model_dir: Path, device: str, dtype):
         raise UserError(f"{model_dir}: the tokenizer has no chat template; training needs one to format the messages")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    if is_vlm_config(model_dir):  # llava-hf templates render list content only: make string turns render
+        from ablate.models.chat import text_ready
+
+        tok = text_ready(tok)
     cls = AutoModelForImageTextToText if is_vlm_config(model_dir) else AutoModelForCausalLM
     model = cls.from_pretrained(model_dir, dtype=dtype, attn_implementation="sdpa")
     model.to(device)

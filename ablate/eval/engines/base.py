@@ -41,6 +41,7 @@ class Request:
     prompt_embeds: Any = None  # torch.Tensor [L, hidden] on CPU, float32
     adapter: str | None = None
     sampling: SamplingParams = SamplingParams()
+    mm: Any = None  # VLM video inputs for ablate.models engines: preprocessed arrays (hf) or frames (vllm-native)
 
     def __post_init__(self):
         if (self.prompt_ids is None) == (self.prompt_embeds is None):

@@ -217,7 +217,8 @@ class VLLMEngine:
     name = "vllm"
 
     def __init__(self, lm_dir: Path, adapters: dict[str, Path | None], prompt_embeds: bool = True,
-                 max_model_len: int | None = None, device: str | None = None):
+                 max_model_len: int | None = None, device: str | None = None, limit_mm_per_prompt: dict | None = None,
+                 llm_kwargs: dict | None = None):
         _prepare_env()
         import torch
         from vllm import LLM
@@ -239,6 +240,9 @@ class VLLMEngine:
             kwargs.update(max_num_seqs=1024, max_num_batched_tokens=16384)
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
+        if limit_mm_per_prompt:  # a whole VLM with native video input (ablate.models, GPU)
+            kwargs["limit_mm_per_prompt"] = limit_mm_per_prompt
+        kwargs.update(llm_kwargs or {})  # e.g. benchmarks/gpu_check.py: enforce_eager, gpu_memory_utilization
         if self._lora:
             if cpu:
                 _use_grouped_cpu_lora_ops()
@@ -266,8 +270,11 @@ class VLLMEngine:
         for r in (requests[i] for i in order):
             if r.adapter is not None and r.adapter not in self._lora:
                 raise KeyError(f"adapter {r.adapter!r} was not loaded into this engine")
-            prompts.append({"prompt_token_ids": list(r.prompt_ids)} if r.prompt_ids is not None
-                           else {"prompt_embeds": r.prompt_embeds})
+            if r.mm is not None:  # ablate.models native video: templated text + frames
+                prompts.append({"prompt": r.mm["prompt"], "multi_modal_data": {"video": r.mm["video"]}})
+            else:
+                prompts.append({"prompt_token_ids": list(r.prompt_ids)} if r.prompt_ids is not None
+                               else {"prompt_embeds": r.prompt_embeds})
             loras.append(self._lora[r.adapter] if r.adapter else (self._base if self._lora else None))
             s = r.sampling
             if s not in vsp:
