@@ -37,7 +37,8 @@ def code_version() -> dict[str, str]:
 
 
 def build_key(cfg: BaseConfig, corpus: list[str]) -> str:
-    return stable_hash({"config": cfg, "data": stable_hash(corpus), "code": code_version()})
+    """The base's identity; the precision in it is the resolved one ("bf16" / "fp32"), never "auto"."""
+    return stable_hash({"config": cfg.resolved(), "data": stable_hash(corpus), "code": code_version()})
 
 
 def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_id: int, frame_size: int):
@@ -146,8 +147,8 @@ def train_vision(model, cfg: BaseConfig, rng, verbose=True) -> dict:
 def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_batch, rng, verbose=True) -> dict:
     """Run `steps` AdamW steps on freshly generated batches; return the loss curve summary.
 
-    bf16 autocast: about 2x faster matmuls on this CPU (AVX512-BF16); weights and the saved model
-    stay float32.
+    bf16 autocast where `cfg.precision` is "bf16" (only chosen where the CPU runs it natively, see
+    ablate.base.precision): about 2x faster matmuls there; weights and the saved model stay float32.
     """
     import torch
 
@@ -164,7 +165,7 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
             batch = collate(samples, tokenizer, cfg.tokens_per_frame, image_id, tokenizer.pad_token_id, cfg.frame_size)
             for g in opt.param_groups:
                 g["lr"] = _lr(step, steps, cfg.warmup, cfg.lr)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -189,7 +190,7 @@ def build(config: str | BaseConfig = "tiny", out: str | Path | None = None, verb
     from ablate.base.data import stage1_sample, stage2_batch, tokenizer_corpus
     from ablate.ui import console
 
-    cfg = get_config(config, **overrides) if isinstance(config, str) else config
+    cfg = get_config(config, **overrides) if isinstance(config, str) else config.resolved()
     corpus = tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames)
     key = build_key(cfg, corpus)
     root = cache_root() / "base" / key
@@ -238,6 +239,7 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
                 "hash": key, "config": cfg, "code": code_version(), "sizes": sizes, "curves": curves,
                 "heldout": metrics, "train_seconds": round(t_train, 1),
                 "build_seconds": round(time.perf_counter() - t_start, 1), "threads": cfg.threads,
+                "precision": cfg.precision,
             })
         if verbose:
             console.print(f"base {cfg.name}: built in {time.perf_counter() - t_start:.0f}s -> {root}")
