@@ -233,7 +233,10 @@ def _frame_question(rng, size, n):
     return Sample(video_user_text(n, q), answer, render_clip(scenes, size), "frame_" + task)
 
 
-STAGE2_TASKS = {"caption": 0.15, "describe_frame": 0.2, "describe_each": 0.25, "question": 0.2, "frame_question": 0.2}
+# "slots": non-temporal questions over frame / caption / mixed slot lists (ablate.base.slots), the lever
+# that makes a frame slot read like a caption slot
+STAGE2_TASKS = {"caption": 0.1, "describe_frame": 0.1, "describe_each": 0.15, "question": 0.15, "frame_question": 0.15,
+                "slots": 0.35}
 _CLIP_TASKS = {"describe_frame": _describe_frame, "describe_each": _describe_each, "frame_question": _frame_question}
 
 
@@ -246,6 +249,10 @@ def stage2_sample(rng: random.Random, size: int, max_frames: int = 8, task: str 
         return stage1_sample(rng, size)
     if task == "question":
         return _single_image_question(rng, size)
+    if task == "slots":
+        from ablate.base.slots import slot_sample
+
+        return slot_sample(rng, size, n_frames, max_frames=max_frames)
     n = n_frames or (max_frames if rng.random() < 0.6 else rng.randint(3, max_frames))
     return _CLIP_TASKS[task](rng, size, n)
 

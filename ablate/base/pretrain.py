@@ -71,7 +71,7 @@ def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_
         lab_t[i, : len(lb)] = torch.tensor(lb)
         mask[i, : len(r)] = 1
     images = np.concatenate([s.images for s in samples])
-    pixel_values = torch.from_numpy(preprocess(images, frame_size, CLIP_MEAN, CLIP_STD))
+    pixel_values = torch.from_numpy(preprocess(images, frame_size, CLIP_MEAN, CLIP_STD)) if len(images) else None
     return {"input_ids": input_ids, "attention_mask": mask, "labels": lab_t, "pixel_values": pixel_values}
 
 
