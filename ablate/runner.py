@@ -197,7 +197,7 @@ def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
         rec["stages"]["synth"] = sdir.name
         rec["timings"]["synth"] = time.perf_counter() - ts
         opts = _train_options(v)
-        replay = v.data.replay
+        replay = _replay_file(ctx, v.data.replay)
         key = stable_hash({"base": ctx.base.hash, "data": json.loads((sdir / "manifest.json").read_text()).get("content_hash"),
                            "n": v.volume, "options": opts, "replay": file_sha256(replay) if replay else None,
                            "ablate": ablate.__version__})
@@ -238,6 +238,17 @@ def _final_loss(tdir: Path):
         return float(df["loss"][-1])
     except Exception:  # noqa: BLE001 - cosmetic only
         return None
+
+
+def _replay_file(ctx: Ctx, replay: str | None) -> str | None:
+    """data.replay as a file path: "base" is the base's own non-temporal instruction data (replay.jsonl)."""
+    if replay != "base":
+        return replay
+    f = Path(ctx.base.root) / "replay.jsonl"
+    if not f.is_file():
+        raise UserError(f"data.replay = \"base\": base {ctx.base.root} has no replay.jsonl (only the embedded "
+                        "tiny/micro bases write one); give a replay file instead")
+    return str(f)
 
 
 def _bench_identity(ctx: Ctx, b) -> dict:

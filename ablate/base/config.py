@@ -50,6 +50,7 @@ class BaseConfig:
     # "auto": bf16 autocast of the matmuls where the CPU runs bf16 natively (AVX512-BF16 / AMX), else
     # fp32 (emulated bf16 is ~13x slower); weights stay float32. `resolved()` fixes it before hashing.
     precision: str = "auto"
+    replay_rows: int = 8000  # text-only non-temporal rows written to replay.jsonl (T3 cells replay them)
     seed: int = 0
     threads: int = 2
     # held-out evaluation sizes
@@ -78,7 +79,7 @@ CONFIGS: dict[str, BaseConfig] = {
     "micro": BaseConfig(
         name="micro", vision_layers=1, layers=1, intermediate=128, vocab_size=512, tokenizer_captions=400,
         stage0_steps=10, stage0_batch=8, stage1_steps=10, stage2_steps=6, batch_size=4, clip_frames=4, warmup=2,
-        eval_images=4, eval_clips=2, eval_bench=0,
+        eval_images=4, eval_clips=2, eval_bench=0, replay_rows=200,
     ),
 }
 

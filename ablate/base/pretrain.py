@@ -20,7 +20,7 @@ from ablate.base.config import BaseConfig, get_config
 from ablate.core import atomic_dir, cache_root, file_sha256, stable_hash, write_json
 
 # files whose content determines the built model (the world's generators are its data)
-_CODE_FILES = ("base/config.py", "base/data.py", "base/model.py", "base/tokenizer.py", "base/pretrain.py",
+_CODE_FILES = ("base/config.py", "base/data.py", "base/slots.py", "base/replay.py", "base/model.py", "base/tokenizer.py", "base/pretrain.py",
                "base/prompts.py", "base/evaluate.py")
 
 
@@ -234,6 +234,9 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
         t_train = time.perf_counter() - t_start
         with atomic_dir(root) as tmp:
             sizes = save_views(model, tokenizer, cfg, tmp)
+            from ablate.base.replay import write_replay
+
+            write_replay(tmp / "replay.jsonl", cfg.replay_rows, cfg.seed)
             metrics = heldout_metrics(model, tokenizer, cfg, verbose=verbose)
             write_json(tmp / "manifest.json", {
                 "hash": key, "config": cfg, "code": code_version(), "sizes": sizes, "curves": curves,
