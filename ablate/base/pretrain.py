@@ -41,6 +41,56 @@ def build_key(cfg: BaseConfig, corpus: list[str]) -> str:
     return stable_hash({"config": cfg.resolved(), "data": stable_hash(corpus), "code": code_version()})
 
 
+VISION_FIELDS = ("frame_size", "patch_size", "render_size", "vision_hidden", "vision_layers", "vision_heads",
+                 "vision_intermediate", "stage0_steps", "stage0_batch", "lr", "warmup", "seed")
+
+
+def vision_key(cfg: BaseConfig) -> str:
+    """Identity of the stage-0 vision tower: its config fields, the code that trains it and the world's renderer.
+
+    The tower is initialised from its own seed (`_init_tower`) and trained on its own data stream, so
+    it does not depend on the LM or the later stages; bases that share it reuse it from the cache.
+    """
+    import inspect
+
+    from ablate.base import data, model
+
+    src = [inspect.getsource(f) for f in (train_vision, _init_tower, data.stage0_batch, data.patch_labels, data._clip,
+                                          model.llava_config)]
+    world = {k: v for k, v in code_version().items() if k.startswith("world/")}
+    return stable_hash({"fields": {f: getattr(cfg, f) for f in VISION_FIELDS}, "src": stable_hash(src), "world": world})
+
+
+def _init_tower(model, cfg: BaseConfig) -> None:
+    """Re-initialise the vision tower from a seed of its own (independent of the LM's size)."""
+    import torch
+
+    tower = model.model.vision_tower
+    torch.manual_seed(cfg.seed + 11)
+    tower.apply(tower._init_weights)
+
+
+def pretrain_vision(model, cfg: BaseConfig, verbose=True) -> dict:
+    """Stage 0, or the same tower from the cache when a base with the same vision side was built before."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from ablate.core import read_json
+
+    vdir = cache_root() / "base-vision" / vision_key(cfg)
+    tower = model.model.vision_tower
+    if (vdir / "tower.safetensors").is_file():
+        tower.load_state_dict(load_file(vdir / "tower.safetensors"))
+        tower.eval()
+        return {**read_json(vdir / "stage0.json"), "cached": str(vdir)}
+    _init_tower(model, cfg)
+    curves = train_vision(model, cfg, random.Random(cfg.seed + 1), verbose)
+    with atomic_dir(vdir, overwrite=True) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in tower.state_dict().items()}, tmp / "tower.safetensors")
+        write_json(tmp / "stage0.json", curves)
+    return curves
+
+
 def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_id: int, frame_size: int):
     """Token ids with each <image> expanded to tokens_per_frame slots; labels on the answer only."""
     import numpy as np
@@ -220,9 +270,9 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
     try:
         tokenizer = train_tokenizer(corpus, cfg.vocab_size)
         model = new_model(cfg, tokenizer)
-        rng = random.Random(cfg.seed + 1)
         s = cfg.render_size
-        curves = {"stage0_vision": train_vision(model, cfg, rng, verbose)}
+        curves = {"stage0_vision": pretrain_vision(model, cfg, verbose)}
+        rng = random.Random(cfg.seed + 2)  # stages 1-2 draw from their own stream (stage 0 may come from the cache)
         if cfg.freeze_vision:
             model.model.vision_tower.requires_grad_(False)
         curves |= {
