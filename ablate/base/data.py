@@ -191,8 +191,8 @@ def _question(rng: random.Random, scene, other) -> tuple[str, str, str]:
             right, wrong = describe(scene), describe(other)
         lines = [right, wrong]
         rng.shuffle(lines)
-        label = rng.choice(("Caption", "Sentence", "Option"))
-        tags = ["A", "B"] if label != "Option" else ["1", "2"]
+        label = rng.choice(("Caption", "Caption", "Sentence"))
+        tags = ["A", "B"]
         opts = [f"{label} {t}: {line}" for t, line in zip(tags, lines)]
         q = rng.choice(("Which caption matches the image?", "Which caption matches the image best?")) + "\n" + "\n".join(opts) + "\n" + TC_MC_CLOSE
         return q, opts[lines.index(right)], "caption_match"
@@ -235,8 +235,8 @@ def _frame_question(rng, size, n):
 
 # "slots": non-temporal questions over frame / caption / mixed slot lists (ablate.base.slots), the lever
 # that makes a frame slot read like a caption slot
-STAGE2_TASKS = {"caption": 0.1, "describe_frame": 0.1, "describe_each": 0.15, "question": 0.15, "frame_question": 0.15,
-                "slots": 0.35}
+STAGE2_TASKS = {"caption": 0.15, "describe_frame": 0.1, "describe_each": 0.15, "question": 0.15, "frame_question": 0.15,
+                "slots": 0.3}
 _CLIP_TASKS = {"describe_frame": _describe_frame, "describe_each": _describe_each, "frame_question": _frame_question}
 
 
