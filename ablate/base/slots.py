@@ -15,7 +15,7 @@ matching. A caption slot and a frame slot then feed the same circuits: "describe
 to the same canonical description.
 
 Every question here is about *what* the slots show, never *when*: is X in any slot, how many slots
-show X, which of these objects appear / does not appear, the colour or shape of an object that looks
+show X, which of these objects is shown / is not shown, the colour or shape of an object that looks
 the same wherever it is shown, what slot k shows. No order, change, direction, speed, before/after,
 beginning/middle/end, and no "which frame" (tests/test_base_guards.py checks the generated text
 against the world bench's and T3's question templates).
@@ -45,12 +45,13 @@ FRAME_INTROS = (
     "Look at the following frames of a video and answer the question.",
 )
 _NUM = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
-_PRESENT_Q = ("Which of these objects appears in the video?", "Which of the following can be seen in the video?",
+# no "appear": the word belongs to temporal templates ("When does X appear?", "In what order do they appear?")
+_PRESENT_Q = ("Which of these objects is shown in the video?", "Which of the following can be seen in the video?",
               "Which of these is shown in the video?")
-_ABSENT_Q = ("Which of these objects does not appear in the video?", "Which of the following is never shown in the video?",
+_ABSENT_Q = ("Which of these objects is not shown in the video?", "Which of the following is never shown in the video?",
              "Which of these cannot be seen in the video?")
 _COUNT_Q = ("In how many frames is {x} shown?", "How many frames show {x}?", "How many of the frames contain {x}?")
-_EXISTS_Q = ("Is there {x} in any of the frames?", "Does {x} appear in the video?", "Can {x} be seen in the video?")
+_EXISTS_Q = ("Is there {x} in any of the frames?", "Is {x} shown in the video?", "Can {x} be seen in the video?")
 
 
 def _a(word: str) -> str:
