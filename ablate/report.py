@@ -305,12 +305,13 @@ def _transfer_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
     if tr.is_empty():
         return ["No item pairs (needs both world-video and world-text).\n"]
     tr = tr.join(variants.select("variant", "label", "volume"), on="variant").sort("volume", "label", "aspect")
-    md = ["P(video right | text twin right), P(video right | text twin wrong) and item-level agreement, per aspect "
-          "(the same question over frames and over the frames' captions).\n"]
+    md = ["Per aspect: how often a video item is right when its text twin (the same question over the frames' "
+          "captions) is right, and when it is wrong, and the share of items where both agree. Transfer of what "
+          "was learned in text shows as the first rising above the second.\n"]
     rows = [[x["label"], x["aspect"], x["n"], x["n_text_right"], _pct(x["p_video_given_text_right"]),
              _pct(x["p_video_given_text_wrong"]), _pct(x["agreement"])] for x in tr.to_dicts()]
-    md.append(_md_table(["variant", "aspect", "n", "text right", "P(video right | text right) %",
-                         "P(video right | text wrong) %", "agreement %"], rows) + "\n")
+    md.append(_md_table(["variant", "aspect", "n", "text right", "video right when text right %",
+                         "video right when text wrong %", "agreement %"], rows) + "\n")
     return md
 
 

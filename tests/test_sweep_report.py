@@ -123,5 +123,5 @@ def test_report_has_transfer_and_format_sections(sweep, tmp_path):
     twin = pred.filter(pl.col("benchmark") == "world-video").with_columns(pl.lit("world-text").alias("benchmark"),
                                                                          pl.lit("text").alias("modality"))
     md = build_report(record, pl.concat([pred, twin]), tmp_path).read_text()
-    assert "## Item-level transfer" in md and "P(video right | text right)" in md
+    assert "## Item-level transfer" in md and "video right when text right %" in md
     assert "## Reply formats on world-video" in md
