@@ -83,7 +83,7 @@ class _Prepared:
     error: str | None = None
 
 
-def _prepare(items: list[Item], tokenizer, frames: int) -> list[_Prepared]:
+def _prepare(items: list[Item], tokenizer, frames: int, layout: str = "frame_k") -> list[_Prepared]:
     from ablate.base.prompts import chat_token_ids, video_user_text
 
     out = []
@@ -96,7 +96,7 @@ def _prepare(items: list[Item], tokenizer, frames: int) -> list[_Prepared]:
             except VideoError as e:
                 p.error = str(e)
         if p.error is None:
-            text = video_user_text(frames, it.prompt) if it.modality == "video" else it.prompt
+            text = video_user_text(frames, it.prompt, layout) if it.modality == "video" else it.prompt
             p.ids = tuple(chat_token_ids(tokenizer, text))
         out.append(p)
     return out
@@ -147,12 +147,14 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
             state["encoder"] = FrameEncoder(base)
             state["features"] = FeatureCache(state["encoder"], base.hash, frames)
         feats = state["features"].features(p.video_path, p.vhash)
-        from ablate.base.prompts import video_user_text
+        from ablate.base.prompts import base_layout, video_user_text
 
-        return state["encoder"].prompt_embeds(feats, video_user_text(frames, p.item.prompt))
+        return state["encoder"].prompt_embeds(feats, video_user_text(frames, p.item.prompt, base_layout(base)))
 
     # every benchmark file is read (and a malformed one reported) before any engine starts
-    loaded = [(spec, _prepare(load_items(spec), tokenizer, frames)) for spec in benchmarks]
+    from ablate.base.prompts import base_layout
+
+    loaded = [(spec, _prepare(load_items(spec), tokenizer, frames, base_layout(base))) for spec in benchmarks]
     grand_total = len(adapters) * sum(len(p) for _, p in loaded)
     grand_done = 0
     rows: list[dict] = []

@@ -1,6 +1,6 @@
 """Does this base transfer? Base vs T3-trained side by side on t3-probe, world-video and world-text.
 
-    python benchmarks/bench_transfer.py --out /tmp/bt                        # the tiny base as configured
+    python benchmarks/bench_transfer.py --out /tmp/bt --base tiny-t3         # the issue-12 experimental base
     python benchmarks/bench_transfer.py --out /tmp/bt --base-set layers=4 --base-set hidden=256 \
         --volumes 1000,4000 --replay-ratio 1 --lora-rank 64 --lr 1e-3
 
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     overrides = _parse_set(args.base_set)
-    base = build(args.base, **overrides) if args.base in ("tiny", "micro") else resolve_base(args.base)
+    base = build(args.base, **overrides) if args.base in ("tiny", "tiny-t3", "micro") else resolve_base(args.base)
     t_base = time.perf_counter() - t0
     world = default_world()
     vols = [int(v) for v in args.volumes.split(",") if v]

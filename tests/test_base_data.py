@@ -5,16 +5,16 @@ from __future__ import annotations
 import random
 import re
 
-from ablate.base.data import EACH_PROMPTS, stage1_sample, stage2_batch, stage2_sample
-from ablate.base.prompts import VIDEO_INTRO
+from ablate.base.data import EACH_PROMPTS, SLOT_STAGE2_TASKS, stage1_sample, stage2_batch, stage2_sample
 
 TEMPORAL = re.compile(r"\b(before|after|first|last|then|later|earlier|change[sd]?|becomes?|begin\w*|end|"
                       r"start|finish|order|sequence|happen\w*|move[sd]?|appear\w*|disappear\w*)\b", re.I)
 
 
 def _samples(n=400):
-    rng = random.Random(0)
-    return [stage2_sample(rng, 8, 8) for _ in range(n)]
+    rng = random.Random(0)  # both designs: the committed `tiny` and `tiny-t3` (slot lists, T3 list layout)
+    return ([stage2_sample(rng, 8, 8) for _ in range(n)]
+            + [stage2_sample(rng, 8, 8, tasks=SLOT_STAGE2_TASKS, layout="slots") for _ in range(n)])
 
 
 def test_no_temporal_questions():
@@ -90,7 +90,7 @@ def test_frame_questions_name_one_frame():
     rng = random.Random(3)
     ss = [stage2_sample(rng, 8, 8, task="frame_question") for _ in range(60)]
     for s in ss:
-        assert s.task.startswith("frame_") and s.user.startswith(VIDEO_INTRO + "\n\nFrames:\n<image>\n")
+        assert s.task.startswith("frame_") and s.user.startswith("Frame 1: <image>\n")
         k = int(re.search(r"frame (\d+)", s.user.split("\n", len(s.images))[-1]).group(1))
         assert 1 <= k <= len(s.images)
     assert {s.task for s in ss} >= {"frame_attr_yes_no", "frame_caption_match"}

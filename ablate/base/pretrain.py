@@ -237,11 +237,11 @@ def build(config: str | BaseConfig = "tiny", out: str | Path | None = None, verb
     import shutil
 
     from ablate.base import BaseModel
-    from ablate.base.data import stage1_sample, stage2_batch, tokenizer_corpus
+    from ablate.base.data import stage1_sample, stage2_batch, stage2_design, tokenizer_corpus
     from ablate.ui import console
 
     cfg = get_config(config, **overrides) if isinstance(config, str) else config.resolved()
-    corpus = tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames)
+    corpus = tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames, **stage2_design(cfg))
     key = build_key(cfg, corpus)
     root = cache_root() / "base" / key
     if not (root / "manifest.json").exists():
@@ -271,15 +271,22 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
         tokenizer = train_tokenizer(corpus, cfg.vocab_size)
         model = new_model(cfg, tokenizer)
         s = cfg.render_size
-        curves = {"stage0_vision": pretrain_vision(model, cfg, verbose)}
-        rng = random.Random(cfg.seed + 2)  # stages 1-2 draw from their own stream (stage 0 may come from the cache)
+        if cfg.vision_cache:
+            curves = {"stage0_vision": pretrain_vision(model, cfg, verbose)}
+            rng = random.Random(cfg.seed + 2)  # stages 1-2 draw from their own stream (stage 0 may come from the cache)
+        else:  # the committed `tiny`: one stream through all stages, the tower initialised with the model
+            rng = random.Random(cfg.seed + 1)
+            curves = {"stage0_vision": train_vision(model, cfg, rng, verbose)}
+        from ablate.base.data import stage2_design
+
+        design = stage2_design(cfg)
         if cfg.freeze_vision:
             model.model.vision_tower.requires_grad_(False)
         curves |= {
             "stage1_captions": train_stage(model, tokenizer, cfg, "stage1 captions", cfg.stage1_steps,
                                            lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)], rng, verbose),
             "stage2_instructions": train_stage(model, tokenizer, cfg, "stage2 instructions", cfg.stage2_steps,
-                                               lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size), rng, verbose),
+                                               lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design), rng, verbose),
         }
         t_train = time.perf_counter() - t_start
         with atomic_dir(root) as tmp:

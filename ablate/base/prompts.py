@@ -2,6 +2,10 @@
 
     >>> from ablate.base.prompts import video_user_text
     >>> print(video_user_text(2, "What is shown?"))
+    Frame 1: <image>
+    Frame 2: <image>
+    What is shown?
+    >>> print(video_user_text(2, "What is shown?", layout="slots"))
     Based on the following frames of a video, answer the next question.
     <BLANKLINE>
     Frames:
@@ -9,11 +13,14 @@
     <image>
     What is shown?
 
-A video prompt's user text has the shape of a T3 text video (t3.layout): an intro line, a header,
-then one slot per line in temporal order, here each frame's `<image>` placeholder where T3 has a
-caption, then the question. The base's stage 2 poses non-temporal questions over such lists with
-frame slots, caption slots or both, under either header (ablate.base.slots), so that what T3 text
-teaches about caption lists applies to frame lists. `chat_token_ids` applies the chat template.
+Two video layouts, a property of the base (its config's `layout`, read back by `base_layout`):
+- "frame_k" (the `tiny` base): one line per frame, "Frame k: " and the frame's `<image>` placeholder
+  (InternVL's video layout), then the question;
+- "slots" (the experimental `tiny-t3` base): the shape of a T3 text video (t3.layout): an intro line,
+  a header, one `<image>` per line where T3 has a caption, then the question. That base's stage 2 poses
+  non-temporal questions over such lists with frame slots, caption slots or both (ablate.base.slots),
+  so that what T3 text teaches about caption lists could apply to frame lists.
+`chat_token_ids` applies the model's chat template with the generation prompt.
 """
 
 from __future__ import annotations
@@ -27,9 +34,29 @@ def slot_list_text(slots: list[str], question: str, intro: str = VIDEO_INTRO, he
     return "\n".join([intro, "", header, *slots, question])
 
 
-def video_user_text(n_frames: int, question: str) -> str:
-    """The user turn for a video of `n_frames` frames: intro, "Frames:", one `<image>` line per frame, question."""
-    return slot_list_text([IMAGE_TOKEN] * n_frames, question)
+LAYOUTS = ("frame_k", "slots")
+
+
+def video_user_text(n_frames: int, question: str, layout: str = "frame_k") -> str:
+    """The user turn for a video of `n_frames` frames in the base's layout (see the module docstring)."""
+    if layout == "slots":
+        return slot_list_text([IMAGE_TOKEN] * n_frames, question)
+    return "".join(f"Frame {k}: {IMAGE_TOKEN}\n" for k in range(1, n_frames + 1)) + question
+
+
+def base_layout(base) -> str:
+    """The video layout a base was trained with: its manifest's config `layout`; "frame_k" if none."""
+    import json
+    from pathlib import Path
+
+    root = getattr(base, "root", None)
+    m = Path(root) / "manifest.json" if root is not None else None
+    if m is None or not m.is_file():
+        return "frame_k"
+    try:
+        return json.loads(m.read_text()).get("config", {}).get("layout") or "frame_k"
+    except (OSError, ValueError):
+        return "frame_k"
 
 
 def chat_text(tokenizer, user_text: str, assistant: str | None = None) -> str:
