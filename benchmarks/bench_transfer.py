@@ -33,9 +33,9 @@ def _parse_set(values: list[str]) -> dict:
 
 def item_transfer(pred):
     try:
-        from ablate.report import item_transfer as f
-    except ImportError:  # after the layout move (ablate/sweep/report.py)
         from ablate.sweep.report import item_transfer as f
+    except ImportError:  # before the layout move of issue #14
+        from ablate.report import item_transfer as f
     return f(pred)
 
 
@@ -102,8 +102,12 @@ def main(argv=None) -> int:
     import t3
     from ablate.base import resolve_base
     from ablate.base.pretrain import build
-    from ablate.benchmarks import BenchSpec
-    from ablate.evaluate import evaluate
+    try:  # the layout of issue #14 (ablate/eval/), or the flat one before it
+        from ablate.eval.benchmarks import BenchSpec
+        from ablate.eval.stage import evaluate
+    except ImportError:
+        from ablate.benchmarks import BenchSpec
+        from ablate.evaluate import evaluate
     from ablate.train import TrainOptions, train_adapter
     from ablate.world import default_world
 

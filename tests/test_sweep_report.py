@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ablate.report import build_report, paired_deltas, results_table, variants_frame, wilson
+from ablate.sweep.report import build_report, paired_deltas, results_table, variants_frame, wilson
 
 ASPECTS = ["order", "attribute_change", "direction"]
 
@@ -104,7 +104,7 @@ def test_build_report_sections_and_files(sweep, tmp_path):
 
 
 def test_item_level_transfer_from_text_twin():
-    from ablate.report import item_transfer
+    from ablate.sweep.report import item_transfer
 
     rows = []
     # 4 items per variant: text right on items 0, 1; video right on 0 and 2

@@ -1,0 +1,397 @@
+"""The sweep runner: recipe -> synth -> train -> eval -> report, resumable and content-addressed.
+
+    from ablate.sweep.recipe import load_recipe
+    from ablate.sweep.runner import run_sweep
+    record = run_sweep(load_recipe("recipes/smoke.toml"), runs_dir="runs", reports_dir="reports")
+
+Layout of the runs dir (every stage directory is named by its stage key, ablate.sweep.stage, and
+appears only complete, via an atomic rename):
+
+    runs/.lock                      held (flock) by the one sweep using this runs dir
+    runs/synth/<key>/  <key>.log    t3.synthesize output (train/probe parquet, manifest)
+    runs/train/<key>/  <key>.log    one LoRA adapter per variant + its worker's log
+    runs/eval/<key>/   <key>.log    predictions/scores of every variant of one evaluate() call
+    runs/<stage>/<key>.job.json     the job as the worker got it
+    runs/variants/<variant id>.json the variant's stage keys, jobs and status (read by `ablate plan`)
+    runs/sweeps/<recipe name>/sweep.json   the sweep record the report is built from
+
+The runner only builds typed jobs, asks each stage for its key and whether that directory is done,
+and hands the rest to an executor (ablate.sweep.executor; LocalExecutor by default: one child
+process per job, so a crash in one variant cannot take the sweep down). It never knows which
+executor it has. World and base are built in-process first: their builds draw their own progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+import ablate
+from ablate.core import UserError, stable_hash, write_json
+from ablate.eval.benchmarks import REGISTRY, default_path
+from ablate.sweep.live import Live
+from ablate.sweep.lock import RunsLock
+from ablate.sweep.plan import Variant, expand
+from ablate.sweep.recipe import Recipe
+from ablate.sweep.stage import EVAL, STAGES, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
+
+FORCEABLE = ("synth", "train", "eval", "report")
+
+
+@dataclasses.dataclass
+class Ctx:
+    recipe: Recipe
+    runs: Path
+    force: tuple
+    live: Live
+    record: dict
+    executor: object
+    base: object = None
+    world: Path | None = None
+    corpus: Path | None = None
+    executed: dict = dataclasses.field(default_factory=lambda: {"synth": 0, "train": 0, "eval": 0})
+
+
+def _world_needed(recipe: Recipe) -> bool:
+    return recipe.data.corpus == "world" or any(REGISTRY[b.name].default == "world" and not b.path
+                                                for b in recipe.benchmark_specs())
+
+
+def _prepare(ctx: Ctx) -> None:
+    """World (if the recipe uses it) and the base model: built once, cached under cache_root()."""
+    t0 = time.perf_counter()
+    r = ctx.recipe
+    if _world_needed(r):
+        from ablate.world import default_world
+
+        ctx.world = Path(default_world(**r.world.params()))
+        ctx.record["world"] = str(ctx.world)
+        man = ctx.world / "manifest.json"
+        if man.is_file():
+            ctx.record["world_hash"] = json.loads(man.read_text()).get("content_hash")
+    ctx.corpus = ctx.world / "captions" / "captions.json" if r.data.corpus == "world" else Path(r.data.corpus)
+    from ablate.base import resolve_base
+
+    ctx.base = resolve_base(r.base.model)
+    # children get the resolved directory, never the spec: they must use exactly this base
+    ctx.record["base"] = r.base.model
+    ctx.record["base_hash"] = ctx.base.hash
+    ctx.record["timings"]["prepare"] = time.perf_counter() - t0
+
+
+def _force(ctx: Ctx, stage: str, d: Path) -> None:
+    if stage in ctx.force and d.exists() and str(d) not in ctx.record.setdefault("_forced", []):
+        shutil.rmtree(d)
+        ctx.record["_forced"].append(str(d))  # force once per sweep, not once per variant sharing it
+
+
+@dataclasses.dataclass(frozen=True)
+class Ran:
+    key: str | None  # None: the key could not be computed (an input is missing)
+    error: str = ""
+    seconds: float = 0.0  # 0 when the directory was already done
+
+
+def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dict[int, Ran]:
+    """Run every job (deduplicated by key) whose directory is not done; job index -> Ran.
+
+    `jobs` pairs each job with the variants it serves (their live-table rows get its progress).
+    """
+    results: dict[int, Ran] = {}
+    by_key: dict[str, list[int]] = {}
+    for i, (job, _) in enumerate(jobs):
+        try:
+            key = stage.key(job)
+        except (UserError, OSError, ValueError, KeyError) as e:  # an input is missing or unreadable
+            results[i] = Ran(None, str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
+            continue
+        by_key.setdefault(key, []).append(i)
+    handles = {}
+    for key, idx in by_key.items():
+        d = ctx.runs / stage.name / key
+        _force(ctx, stage.name, d)
+        if stage.is_done(d):
+            continue
+        if d.exists():  # incomplete or changed since it was written (an edited adapter): redo it
+            shutil.rmtree(d)
+            if stage.name == "train":
+                ctx.live.summary("train", f"{d}: adapter file changed since training; retraining it")
+        vids = [v.id for i in idx for v in jobs[i][1]]
+        for vid in vids:  # the executor decides when it starts; its first Progress event says so
+            ctx.live.update(vid, stage=f"{stage.name} queued", progress=None)
+
+        def show(ev: Progress, vids=vids, name=stage.name):
+            fields = {k: val for k, val in (("progress", ev.fraction), ("loss", ev.loss)) if val is not None}
+            for vid in vids:
+                ctx.live.update(vid, stage=name, detail=ev.detail, **fields)
+
+        ctx.executed[stage.name] += 1
+        handles[key] = ctx.executor.submit(jobs[idx[0]][0], d, ctx.runs / stage.name / f"{key}.log", progress=show)
+    outcomes = dict(zip(handles, ctx.executor.wait(list(handles.values()))))
+    for key, idx in by_key.items():
+        o = outcomes.get(key)
+        err = "" if o is None or o.ok else o.error
+        if o is not None and o.ok and not stage.is_done(ctx.runs / stage.name / key):
+            err = f"{stage.name} finished but {ctx.runs / stage.name / key} is not complete"
+        for i in idx:
+            results[i] = Ran(key, err, o.seconds if o is not None else 0.0)
+    return results
+
+
+def _log(ctx: Ctx, stage: str, key: str | None) -> Path | None:
+    log = ctx.runs / stage / f"{key}.log"
+    return log if key and log.exists() else None
+
+
+def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
+    return SynthJob(corpus=str(ctx.corpus), corpus_format=data.corpus_format, caption_field=data.caption_field,
+                    mix=dict(weights), n=data.pool, probe_n=data.probe, frames=data.frames,
+                    length_scale=data.length_scale, seed=seed)
+
+
+def _train_options(v: Variant) -> dict:
+    from ablate.train import TrainOptions
+
+    opts = {k: val for k, val in dataclasses.asdict(v.train).items() if val is not None}
+    opts.setdefault("seed", v.seed)  # train.seed, if set, overrides the variant's seed for training only
+    return json.loads(json.dumps(dataclasses.asdict(TrainOptions(**opts))))  # every field, as JSON
+
+
+def _vrec(ctx: Ctx, v: Variant) -> dict:
+    return ctx.record["variants"][[x["id"] for x in ctx.record["variants"]].index(v.id)]
+
+
+def _fail(ctx: Ctx, v: Variant, stage: str, error: str, log: Path | None) -> None:
+    rec = _vrec(ctx, v)
+    rec.update(status="failed", failed_stage=stage, error=error, log=str(log) if log else None)
+    ctx.live.update(v.id, stage=f"failed:{stage}", note=error.splitlines()[-1][:60] if error else "")
+    _save(ctx, v)
+
+
+def _save(ctx: Ctx, v: Variant | None = None) -> None:
+    if v is not None:
+        write_json(ctx.runs / "variants" / f"{v.id}.json", _vrec(ctx, v))
+    write_json(ctx.runs / "sweeps" / ctx.recipe.name / "sweep.json",
+               {k: val for k, val in ctx.record.items() if not k.startswith("_")})
+
+
+def _done(ctx: Ctx, v: Variant, stage: str, job, ran: Ran) -> None:
+    rec = _vrec(ctx, v)
+    rec["stages"][stage] = ran.key
+    rec.setdefault("jobs", {})[stage] = job.to_json()
+    rec["timings"][stage] = ran.seconds
+
+
+def _synth_all(ctx: Ctx, variants: list[Variant]) -> Path | None:
+    """Synthesis for every trained variant and the t3-probe; returns the probe's synthesis dir."""
+    t0 = time.perf_counter()
+    r = ctx.recipe
+    jobs = [(_synth_job(ctx, v.mix_weights, v.data, v.seed), [v]) for v in variants if not v.is_base]
+    probe = any(REGISTRY[b.name].default == "probe" and not b.path for b in r.benchmark_specs())
+    if probe:  # one fixed probe for every variant: all four families, the recipe's own data settings
+        import t3
+
+        jobs.append((_synth_job(ctx, {f: 1.0 for f in t3.FAMILIES}, r.data, r.recipe.seed), []))
+    res = _run_stage(ctx, SYNTH, jobs)
+    for i, (job, vs) in enumerate(jobs):
+        for v in vs:
+            if res[i].error:
+                _fail(ctx, v, "synth", res[i].error, _log(ctx, "synth", res[i].key))
+            else:
+                _done(ctx, v, "synth", job, res[i])
+    ctx.record["timings"]["synth"] = time.perf_counter() - t0
+    if not probe:
+        return None
+    probe = res[len(jobs) - 1]
+    if probe.error:
+        raise UserError(f"the t3-probe synthesis failed: {probe.error}")
+    probe_dir = ctx.runs / "synth" / probe.key
+    ctx.record["probe_hash"] = json.loads((probe_dir / "manifest.json").read_text()).get("content_hash")
+    return probe_dir
+
+
+def _replay_file(ctx: Ctx, replay: str | None) -> str | None:
+    """data.replay as a file path: "base" is the base's own non-temporal instruction data (replay.jsonl)."""
+    if replay != "base":
+        return replay
+    f = Path(ctx.base.root) / "replay.jsonl"
+    if not f.is_file():
+        raise UserError(f"data.replay = \"base\": base {ctx.base.root} has no replay.jsonl (only the embedded "
+                        "tiny / tiny-t3 / micro bases write one); give a replay file instead")
+    return str(f)
+
+
+def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
+    t0 = time.perf_counter()
+    jobs = []
+    for v in variants:
+        if v.is_base or _vrec(ctx, v)["status"] == "failed":
+            continue
+        skey = _vrec(ctx, v)["stages"]["synth"]
+        try:
+            jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
+                                  data_key=skey, n=v.volume, options=_train_options(v), replay=_replay_file(ctx, v.data.replay)), [v]))
+        except UserError as e:  # this cell's options do not make a valid TrainOptions
+            _fail(ctx, v, "train", str(e), None)
+    n_run = ctx.executed["train"]
+    res = _run_stage(ctx, TRAIN, jobs)
+    failed = 0
+    for i, (job, [v]) in enumerate(jobs):
+        if res[i].error:
+            failed += 1
+            _fail(ctx, v, "train", res[i].error, _log(ctx, "train", res[i].key))
+            continue
+        tdir = ctx.runs / "train" / res[i].key
+        rec = _vrec(ctx, v)
+        _done(ctx, v, "train", job, res[i])
+        rec["adapter"] = str(tdir)
+        rec["adapter_sha256"] = json.loads((tdir / "manifest.json").read_text()).get("adapter_sha256")
+        log = _log(ctx, "train", res[i].key)
+        rec["log"] = str(log) if log else None
+        ctx.live.update(v.id, stage="trained", progress=1.0, loss=_final_loss(tdir))
+        _save(ctx, v)
+    ran = ctx.executed["train"] - n_run
+    ctx.record["timings"]["train"] = time.perf_counter() - t0
+    ctx.live.summary("train", f"{ran - failed} trained, {len(jobs) - ran} cached, {failed} failed "
+                              f"in {time.perf_counter() - t0:.1f}s")
+
+
+def _final_loss(tdir: Path):
+    try:
+        import polars as pl
+
+        df = pl.read_parquet(tdir / "loss.parquet")
+        return float(df["loss"][-1])
+    except Exception:  # noqa: BLE001 - cosmetic only
+        return None
+
+
+def _bench_specs(ctx: Ctx, probe_dir: Path | None) -> list[dict]:
+    """The recipe's benchmarks with their paths resolved (the registry's default location if none)."""
+    out = []
+    for b in ctx.recipe.benchmark_specs():
+        path = b.path or default_path(b.name, world=ctx.world, probe=probe_dir)
+        out.append({"name": b.name, "path": str(path), "options": {}})
+    return out
+
+
+def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list[Path]:
+    t0 = time.perf_counter()
+    benches = _bench_specs(ctx, probe_dir)
+    groups: dict[str, list[Variant]] = {}
+    for v in variants:
+        if _vrec(ctx, v)["status"] != "failed":
+            groups.setdefault(stable_hash(v.eval_key), []).append(v)
+    jobs = []
+    for vs in groups.values():
+        ev = vs[0].eval
+        recs = {v.id: _vrec(ctx, v) for v in vs}
+        jobs.append((EvalJob(base=str(ctx.base.root), base_hash=ctx.base.hash,
+                             adapters={vid: r.get("adapter") for vid, r in recs.items()},
+                             train_keys={vid: r["stages"].get("train") for vid, r in recs.items()},
+                             benchmarks=benches, engine=ev.engine, frames=ev.frames, max_tokens=ev.max_tokens,
+                             scoring=ev.scoring), vs))
+    n_run = ctx.executed["eval"]
+    res = _run_stage(ctx, EVAL, jobs)
+    eval_dirs = []
+    for i, (job, vs) in enumerate(jobs):
+        if res[i].error:
+            for v in vs:
+                _fail(ctx, v, "eval", res[i].error, _log(ctx, "eval", res[i].key))
+            continue
+        edir = ctx.runs / "eval" / res[i].key
+        eval_dirs.append(edir)
+        accs = _variant_accs(edir)
+        for v in vs:
+            _done(ctx, v, "eval", job, res[i])
+            rec = _vrec(ctx, v)
+            rec["status"] = "done"
+            rec.update(accs.get(v.id, {}))
+            ctx.live.update(v.id, stage="done", progress=1.0, **accs.get(v.id, {}))
+            _save(ctx, v)
+    ctx.record["eval_dirs"] = [str(d) for d in eval_dirs]
+    ctx.record["timings"]["eval"] = time.perf_counter() - t0
+    ctx.live.summary("eval", f"{len(groups)} engine call(s), {ctx.executed['eval'] - n_run} run, "
+                             f"{len(eval_dirs)} ok in {time.perf_counter() - t0:.1f}s")
+    return eval_dirs
+
+
+def _variant_accs(edir: Path) -> dict:
+    """Per variant: mean accuracy over text benchmarks and over video benchmarks (live table)."""
+    import polars as pl
+
+    p = pl.read_parquet(edir / "predictions.parquet")
+    g = (p.group_by("variant", "benchmark", "modality").agg(pl.col("correct").fill_null(False).mean().alias("a"))
+         .group_by("variant", "modality").agg(pl.col("a").mean()))
+    out: dict = {}
+    for row in g.to_dicts():
+        out.setdefault(row["variant"], {})[f"{row['modality']}_acc"] = row["a"]
+    return out
+
+
+def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | Path = "reports",
+              force: tuple | list = (), live: Live | None = None, executor=None) -> dict:
+    """Run (or resume) every variant of the recipe; write the report; return the sweep record.
+
+    executor: where stage jobs run (ablate.sweep.executor; default LocalExecutor, child processes).
+    """
+    bad = [f for f in force if f not in FORCEABLE]
+    if bad:
+        raise UserError(f"--force {bad[0]}: unknown stage; choose from {list(FORCEABLE)}")
+    runs = Path(runs_dir)
+    t_start = time.perf_counter()
+    variants = expand(recipe)
+    live = live or Live([(v.id, v.label) for v in variants])
+    with RunsLock(runs, recipe.name):
+        _clean_tmp(runs)
+        record = {"name": recipe.name, "recipe_path": recipe.path, "description": recipe.recipe.description,
+                  "recipe_hash": stable_hash(dataclasses.asdict(recipe)), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "versions": _versions(), "timings": {},
+                  "variants": [{"id": v.id, "label": v.label, "mix": v.mix, "volume": v.volume, "seed": v.seed,
+                                "axes": v.axes, "status": "pending", "stages": {}, "timings": {}} for v in variants]}
+        if executor is None:
+            from ablate.sweep.executor import LocalExecutor
+
+            executor = LocalExecutor()
+        ctx = Ctx(recipe, runs, tuple(force), live, record, executor)
+        _prepare(ctx)  # before the live table: world/base builds draw their own rich progress bars
+        with live:
+            live.summary("prepare", f"base {ctx.base.hash} world {record.get('world_hash', '-')} "
+                                    f"in {record['timings']['prepare']:.1f}s")
+            probe_dir = _synth_all(ctx, variants)
+            _train_all(ctx, variants)
+            eval_dirs = _eval_all(ctx, variants, probe_dir)
+            record["executed"] = dict(ctx.executed)
+            record["timings"]["total_before_report"] = time.perf_counter() - t_start
+            record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            _save(ctx)
+            t0 = time.perf_counter()
+            from ablate.sweep.report import report_from_record
+
+            path = report_from_record(record, Path(reports_dir) / recipe.name, eval_dirs)
+            live.summary("report", f"{path} in {time.perf_counter() - t0:.1f}s")
+        record["report"] = str(path)
+        _save(ctx)
+    return record
+
+
+def _clean_tmp(runs: Path) -> None:
+    """Remove temp dirs a killed run left behind (safe: we hold the lock on this runs dir)."""
+    for stage in STAGES:
+        for p in (runs / stage).glob(".*.tmp-*") if (runs / stage).is_dir() else []:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def _versions() -> str:
+    import importlib.metadata as md
+
+    out = [f"ablate {ablate.__version__}"]
+    for d in ("torch", "transformers", "peft", "trl", "vllm", "polars"):
+        try:
+            out.append(f"{d} {md.version(d)}")
+        except md.PackageNotFoundError:
+            pass
+    return ", ".join(out)
