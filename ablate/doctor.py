@@ -40,6 +40,9 @@ def collect() -> dict:
         info["imports"][module] = _try_import(module)
     torch_ok = info["imports"]["torch"] is None
     info["gpu"] = "-"
+    from ablate.base.precision import describe_cpu
+
+    info["cpu"] = describe_cpu()
     if torch_ok:
         import torch
 
@@ -79,6 +82,10 @@ def run(args) -> int:
         status = imports.get(module, "")
         table.add_row(dist, version, "" if module not in imports else ("ok" if status is None else "[red]broken"))
     table.add_row("GPU", info["gpu"], "")
+    cpu = info["cpu"]
+    table.add_row("CPU", f"{cpu['cpu']} (torch kernels {cpu['torch_capability']}, native bf16: {cpu['native_bf16']})", "")
+    table.add_row("tiny base precision", cpu["base_precision"] + ("" if cpu["base_precision"] == "bf16" else
+                                                                  " (bf16 would be emulated here: slow)"), "")
     hidden = ", ".join(info["hidden_media_libs"]) or "none"
     table.add_row("hidden CUDA-only libs", hidden, "")
     console.print(table)

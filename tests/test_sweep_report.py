@@ -101,3 +101,27 @@ def test_build_report_sections_and_files(sweep, tmp_path):
     # a base accuracy in the scaling table is the recomputed one
     base_acc = pred.filter((pl.col("variant") == "b") & (pl.col("benchmark") == "world-video"))["correct"].mean()
     assert f"| all | {100 * base_acc:.1f} |" in md
+
+
+def test_item_level_transfer_from_text_twin():
+    from ablate.sweep.report import item_transfer
+
+    rows = []
+    # 4 items per variant: text right on items 0, 1; video right on 0 and 2
+    for i, (tc, vc) in enumerate([(True, True), (True, False), (False, True), (False, False)]):
+        for bench, c in (("world-text", tc), ("world-video", vc)):
+            rows.append({"variant": "v", "benchmark": bench, "item_id": f"w{i}/multi-choice/order/0", "aspect": "order",
+                         "correct": c})
+    tr = item_transfer(pl.DataFrame(rows))
+    r = tr.filter(pl.col("aspect") == "all").to_dicts()[0]
+    assert (r["n"], r["n_text_right"]) == (4, 2)
+    assert r["p_video_given_text_right"] == 0.5 and r["p_video_given_text_wrong"] == 0.5 and r["agreement"] == 0.5
+
+
+def test_report_has_transfer_and_format_sections(sweep, tmp_path):
+    record, pred = sweep
+    twin = pred.filter(pl.col("benchmark") == "world-video").with_columns(pl.lit("world-text").alias("benchmark"),
+                                                                         pl.lit("text").alias("modality"))
+    md = build_report(record, pl.concat([pred, twin]), tmp_path).read_text()
+    assert "## Item-level transfer" in md and "video right when text right %" in md
+    assert "## Reply formats on world-video" in md

@@ -26,7 +26,10 @@ def test_adapter_files_manifest_and_peft_load(train_lm_dir, train_pool, tmp_path
                       show_progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "loss.parquet", "manifest.json"]
     assert json.loads((out / "manifest.json").read_text()) == m
-    assert m["steps"] == 4 and m["samples"] == 32 and m["precision"] == "fp32"
+    assert m["steps"] == 4 and m["samples"] == 32
+    from ablate.base.precision import resolve_precision
+
+    assert m["precision"] == resolve_precision("auto")  # bf16 only where the CPU runs it natively
     assert [s[:2] for s in steps] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     loss = pl.read_parquet(out / "loss.parquet")
     assert loss["step"].to_list() == [1, 2, 3, 4] and loss["loss"].is_finite().all()

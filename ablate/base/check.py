@@ -29,7 +29,8 @@ SUFFIX = {"multi-choice": "\nPlease directly give the best option:", "caption_ma
           "yes_no": "\nPlease answer yes or no:"}
 
 
-def bench_items(n: int = 100, frames: int = 8, world: str | Path | None = None, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def bench_items(n: int = 100, frames: int = 8, world: str | Path | None = None, seed: int = 0,
+                layout: str = "frame_k") -> list[tuple[str, np.ndarray]]:
     """(user text, frames) for n world-bench video questions, spread over the three task files."""
     import random
 
@@ -49,7 +50,7 @@ def bench_items(n: int = 100, frames: int = 8, world: str | Path | None = None, 
             for aspect, qs in sorted(aspects.items()):
                 pool += [(task, vid, q["question"]) for q in qs]
     random.Random(seed).shuffle(pool)
-    return [(video_user_text(frames, q + SUFFIX[task]), read_frames(bench / "videos" / f"{vid}.mp4", frames))
+    return [(video_user_text(frames, q + SUFFIX[task], layout), read_frames(bench / "videos" / f"{vid}.mp4", frames))
             for task, vid, q in pool[:n]]
 
 

@@ -15,7 +15,7 @@ def add_cli(sub) -> None:
     p = sub.add_parser("base", help="build / check the embedded tiny base video LLM")
     bs = p.add_subparsers(dest="base_command", metavar="ACTION")
     b = bs.add_parser("build", help="pretrain the embedded base (cached by content hash)")
-    b.add_argument("spec", choices=["tiny", "micro"], help="which embedded config")
+    b.add_argument("spec", choices=["tiny", "tiny-t3", "micro"], help="which embedded config")
     b.add_argument("--out", help="also copy the built model to this directory")
     b.add_argument("--steps", type=int, help="override the step count of both stages (quick runs)")
     b.set_defaults(func=_build)
@@ -53,7 +53,9 @@ def _check(args) -> int:
     from ablate.ui import console
 
     base = resolve_base(args.spec)
-    rep = parity(base, bench_items(args.n), args.max_tokens)
+    from ablate.base.prompts import base_layout
+
+    rep = parity(base, bench_items(args.n, layout=base_layout(base)), args.max_tokens)
     console.print(f"parity HF full/ vs FrameEncoder+vLLM: {rep['n_agree']}/{rep['n']} identical ({rep['agree']:.1%})")
     for m in rep["mismatches"][:5]:
         console.print(f"  differs: hf={m['hf']!r} vllm={m['vllm']!r}", highlight=False)

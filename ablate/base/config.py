@@ -47,7 +47,14 @@ class BaseConfig:
     clip_frames: int = 8  # frames per clip in stage 2
     lr: float = 2e-3
     warmup: int = 30
-    bf16: bool = True  # autocast matmuls during pretraining (weights stay float32)
+    # "auto": bf16 autocast of the matmuls where the CPU runs bf16 natively (AVX512-BF16 / AMX), else
+    # fp32 (emulated bf16 is ~13x slower); weights stay float32. `resolved()` fixes it before hashing.
+    precision: str = "auto"
+    # the experimental design of issue #12 (`tiny-t3`); the defaults build the committed `tiny`
+    layout: str = "frame_k"  # video prompt layout: "frame_k" ("Frame k: <image>") or "slots" (the T3 list layout)
+    slot_lists: bool = False  # stage 2 adds non-temporal questions over frame / caption / mixed slot lists
+    vision_cache: bool = False  # stage 0 seeded on its own and cached by its own identity; stages 1-2 on their own stream
+    replay_rows: int = 8000  # text-only non-temporal rows written to replay.jsonl (T3 cells replay them)
     seed: int = 0
     threads: int = 2
     # held-out evaluation sizes
@@ -63,14 +70,25 @@ class BaseConfig:
     def head_dim(self) -> int:
         return 64
 
+    def resolved(self) -> "BaseConfig":
+        """This config with `precision` resolved for this CPU ("bf16" / "fp32"): what is hashed and built."""
+        from ablate.base.precision import resolve_precision
+
+        return replace(self, precision=resolve_precision(self.precision))
+
 
 CONFIGS: dict[str, BaseConfig] = {
     "tiny": BaseConfig(name="tiny"),
+    # issue #12's experimental base (does not transfer yet; see reports/transfer_experiments.md): 4 x 128 LM,
+    # slot lists in stage 2, the T3 list layout for video, stage 0 from the cache; 400 stage-0 steps reached
+    # patch loss 0.10, 500 stage-1 steps left caption shape at 7% (1200 give 96.5%)
+    "tiny-t3": BaseConfig(name="tiny-t3", layers=4, stage0_steps=400, stage1_steps=1200, stage2_steps=1500,
+                          layout="slots", slot_lists=True, vision_cache=True),
     # a few dozen steps: builds in seconds; formats and mechanics only, not quality
     "micro": BaseConfig(
         name="micro", vision_layers=1, layers=1, intermediate=128, vocab_size=512, tokenizer_captions=400,
         stage0_steps=10, stage0_batch=8, stage1_steps=10, stage2_steps=6, batch_size=4, clip_frames=4, warmup=2,
-        eval_images=4, eval_clips=2, eval_bench=0,
+        eval_images=4, eval_clips=2, eval_bench=0, replay_rows=200,
     ),
 }
 
@@ -80,4 +98,4 @@ def get_config(name: str, **overrides) -> BaseConfig:
 
     if name not in CONFIGS:
         raise UserError(f"unknown base config {name!r}; choose one of {sorted(CONFIGS)}")
-    return replace(CONFIGS[name], **overrides) if overrides else CONFIGS[name]
+    return (replace(CONFIGS[name], **overrides) if overrides else CONFIGS[name]).resolved()

@@ -96,21 +96,22 @@ def _clip(rng: random.Random, frames: int):
     return sample_clip(rng, frames)
 
 
-def _describe_frame(rng, size, n):
+def _describe_frame(rng, size, n, layout="frame_k"):
     from ablate.world.captions import describe
     from ablate.world.render import render_clip
 
     scenes = _clip(rng, n)
     k = rng.randint(1, n)
     q = rng.choice(FRAME_PROMPTS).format(k=k)
-    return Sample(video_user_text(n, q), describe(scenes[k - 1]), render_clip(scenes, size), "describe_frame")
+    return Sample(video_user_text(n, q, layout), describe(scenes[k - 1]), render_clip(scenes, size), "describe_frame")
 
 
-def _describe_each(rng, size, n):
+def _describe_each(rng, size, n, layout="frame_k"):
     from ablate.world.render import render_clip
 
     scenes = _clip(rng, n)
-    return Sample(video_user_text(n, rng.choice(EACH_PROMPTS)), describe_each_answer(scenes), render_clip(scenes, size), "describe_each")
+    return Sample(video_user_text(n, rng.choice(EACH_PROMPTS), layout), describe_each_answer(scenes), render_clip(scenes, size),
+                  "describe_each")
 
 
 def _attribute_qa(rng: random.Random, scene) -> tuple[str, str, list[str]]:
@@ -221,7 +222,7 @@ def _single_image_question(rng, size):
     return Sample(IMAGE_TOKEN + "\n" + q, answer, render(scene, size)[None], task)
 
 
-def _frame_question(rng, size, n):
+def _frame_question(rng, size, n, layout="frame_k"):
     """A question about frame k of a clip (what is in one frame, never how frames relate in time)."""
     from ablate.world.render import render_clip
     from ablate.world.scene import sample_scene
@@ -230,35 +231,52 @@ def _frame_question(rng, size, n):
     k = rng.randint(1, n)
     q, answer, task = _question(rng, scenes[k - 1], sample_scene(rng))
     q = q.replace("the image", f"frame {k}") if "the image" in q else f"In frame {k}: {q}"
-    return Sample(video_user_text(n, q), answer, render_clip(scenes, size), "frame_" + task)
+    return Sample(video_user_text(n, q, layout), answer, render_clip(scenes, size), "frame_" + task)
 
 
 STAGE2_TASKS = {"caption": 0.15, "describe_frame": 0.2, "describe_each": 0.25, "question": 0.2, "frame_question": 0.2}
+# the `tiny-t3` design (config slot_lists): adds non-temporal questions over frame / caption / mixed slot
+# lists (ablate.base.slots), the lever meant to make a frame slot read like a caption slot
+SLOT_STAGE2_TASKS = {"caption": 0.15, "describe_frame": 0.1, "describe_each": 0.15, "question": 0.15,
+                     "frame_question": 0.15, "slots": 0.3}
+
+
+def stage2_design(cfg) -> dict:
+    """The stage-2 task weights and video layout of a base config (keyword arguments of the functions below)."""
+    return {"tasks": SLOT_STAGE2_TASKS if cfg.slot_lists else STAGE2_TASKS, "layout": cfg.layout}
 _CLIP_TASKS = {"describe_frame": _describe_frame, "describe_each": _describe_each, "frame_question": _frame_question}
 
 
 def stage2_sample(rng: random.Random, size: int, max_frames: int = 8, task: str | None = None,
-                  n_frames: int | None = None) -> Sample:
-    """One stage-2 sample of `task` (drawn by STAGE2_TASKS weights when None) with n_frames frames."""
+                  n_frames: int | None = None, tasks: dict | None = None, layout: str = "frame_k") -> Sample:
+    """One stage-2 sample of `task` (drawn by the `tasks` weights when None) with n_frames frames."""
+    tasks = tasks or STAGE2_TASKS
     if task is None:
-        task = rng.choices(list(STAGE2_TASKS), weights=list(STAGE2_TASKS.values()))[0]
+        task = rng.choices(list(tasks), weights=list(tasks.values()))[0]
     if task == "caption":
         return stage1_sample(rng, size)
     if task == "question":
         return _single_image_question(rng, size)
+    if task == "slots":
+        from ablate.base.slots import slot_sample
+
+        return slot_sample(rng, size, n_frames, max_frames=max_frames)
     n = n_frames or (max_frames if rng.random() < 0.6 else rng.randint(3, max_frames))
-    return _CLIP_TASKS[task](rng, size, n)
+    return _CLIP_TASKS[task](rng, size, n, layout)
 
 
-def stage2_batch(rng: random.Random, size: int, max_frames: int, batch_size: int) -> list[Sample]:
+def stage2_batch(rng: random.Random, size: int, max_frames: int, batch_size: int, tasks: dict | None = None,
+                 layout: str = "frame_k") -> list[Sample]:
     """A batch of one task and one frame count, so padding stays small; clip batches are halved."""
-    task = rng.choices(list(STAGE2_TASKS), weights=list(STAGE2_TASKS.values()))[0]
+    tasks = tasks or STAGE2_TASKS
+    task = rng.choices(list(tasks), weights=list(tasks.values()))[0]
     n = max_frames if rng.random() < 0.6 else rng.randint(3, max_frames)
     bs = batch_size if task in ("caption", "question") else max(1, batch_size // 2)
-    return [stage2_sample(rng, size, max_frames, task, n) for _ in range(bs)]
+    return [stage2_sample(rng, size, max_frames, task, n, tasks, layout) for _ in range(bs)]
 
 
-def tokenizer_corpus(rng: random.Random, n_captions: int, max_frames: int = 8) -> list[str]:
+def tokenizer_corpus(rng: random.Random, n_captions: int, max_frames: int = 8, tasks: dict | None = None,
+                     layout: str = "frame_k") -> list[str]:
     """Texts the tokenizer is trained on: captions, stage-2 data, T3 / world / TempCompass vocabulary."""
     import ast
     from pathlib import Path
@@ -271,7 +289,7 @@ def tokenizer_corpus(rng: random.Random, n_captions: int, max_frames: int = 8) -
         scene = sample_scene(rng)
         texts += [caption(scene, rng), describe(scene)]
     for _ in range(max(20, n_captions // 20)):
-        s = stage2_sample(rng, 8, max_frames)  # tiny renders: only the text is used
+        s = stage2_sample(rng, 8, max_frames, tasks=tasks, layout=layout)  # tiny renders: only the text is used
         texts += [s.user.replace(IMAGE_TOKEN, ""), s.answer]
     # every string literal of the T3 synthesiser and the world (templates, question phrasings, lexicons)
     import ablate.world.scene

@@ -98,7 +98,7 @@ def parse_frames(text: str) -> dict[int, str]:
     return {int(m.group(1)): m.group(2) for m in re.finditer(r"Frame (\d+):\s*(.*)", text)}
 
 
-def bench_mc_items(world_dir, n: int, frames: int = 8, seed: int = 0) -> list[tuple[str, np.ndarray, str, int]]:
+def bench_mc_items(world_dir, n: int, frames: int = 8, seed: int = 0, layout: str = "frame_k") -> list[tuple[str, np.ndarray, str, int]]:
     """(user text, frames, answer letter, n options) for up to n multiple-choice bench questions."""
     import json
     from pathlib import Path
@@ -113,7 +113,7 @@ def bench_mc_items(world_dir, n: int, frames: int = 8, seed: int = 0) -> list[tu
     for vid, q in flat[:n]:
         video = read_frames(bench / "videos" / f"{vid}.mp4", frames)
         n_opts = len(re.findall(r"^[A-J]\.", q["question"], flags=re.M))
-        items.append((video_user_text(len(video), q["question"] + MC_SUFFIX), video, q["answer"].strip()[0], n_opts))
+        items.append((video_user_text(len(video), q["question"] + MC_SUFFIX, layout), video, q["answer"].strip()[0], n_opts))
     return items
 
 
@@ -137,7 +137,7 @@ def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
     cap = {k: float(np.mean([caption_scores(r, s)[k] for r, s in zip(replies, scenes)])) if scenes else 0.0
            for k in ("color", "shape", "position", "size", "lighting")}
     clips = [sample_clip(rng, cfg.clip_frames) for _ in range(cfg.eval_clips)]
-    user = video_user_text(cfg.clip_frames, "Describe each frame in order.")
+    user = video_user_text(cfg.clip_frames, "Describe each frame in order.", cfg.layout)
     replies_c = hf_generate(model, tokenizer, [(user, render_clip(c, cfg.render_size)) for c in clips],
                             max_new_tokens=40 * cfg.clip_frames, batch_size=8)
     per_attr: dict[str, list[bool]] = {k: [] for k in ("color", "shape", "size", "position", "lighting")}
@@ -158,7 +158,7 @@ def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
     if cfg.eval_bench:
         from ablate.world import default_world
 
-        items = bench_mc_items(default_world(), cfg.eval_bench, frames=cfg.clip_frames)
+        items = bench_mc_items(default_world(), cfg.eval_bench, frames=cfg.clip_frames, layout=cfg.layout)
         rep = hf_generate(model, tokenizer, [(u, f) for u, f, _, _ in items], 16, batch_size=8)
         correct = [letter_of(r) == a for r, (_, _, a, _) in zip(rep, items)]
         metrics["bench_temporal_mc"] = {

@@ -20,7 +20,7 @@ from ablate.base.config import BaseConfig, get_config
 from ablate.core import atomic_dir, cache_root, file_sha256, stable_hash, write_json
 
 # files whose content determines the built model (the world's generators are its data)
-_CODE_FILES = ("base/config.py", "base/data.py", "base/model.py", "base/tokenizer.py", "base/pretrain.py",
+_CODE_FILES = ("base/config.py", "base/data.py", "base/slots.py", "base/replay.py", "base/model.py", "base/tokenizer.py", "base/pretrain.py",
                "base/prompts.py", "base/evaluate.py")
 
 
@@ -37,7 +37,58 @@ def code_version() -> dict[str, str]:
 
 
 def build_key(cfg: BaseConfig, corpus: list[str]) -> str:
-    return stable_hash({"config": cfg, "data": stable_hash(corpus), "code": code_version()})
+    """The base's identity; the precision in it is the resolved one ("bf16" / "fp32"), never "auto"."""
+    return stable_hash({"config": cfg.resolved(), "data": stable_hash(corpus), "code": code_version()})
+
+
+VISION_FIELDS = ("frame_size", "patch_size", "render_size", "vision_hidden", "vision_layers", "vision_heads",
+                 "vision_intermediate", "stage0_steps", "stage0_batch", "lr", "warmup", "seed")
+
+
+def vision_key(cfg: BaseConfig) -> str:
+    """Identity of the stage-0 vision tower: its config fields, the code that trains it and the world's renderer.
+
+    The tower is initialised from its own seed (`_init_tower`) and trained on its own data stream, so
+    it does not depend on the LM or the later stages; bases that share it reuse it from the cache.
+    """
+    import inspect
+
+    from ablate.base import data, model
+
+    src = [inspect.getsource(f) for f in (train_vision, _init_tower, data.stage0_batch, data.patch_labels, data._clip,
+                                          model.llava_config)]
+    world = {k: v for k, v in code_version().items() if k.startswith("world/")}
+    return stable_hash({"fields": {f: getattr(cfg, f) for f in VISION_FIELDS}, "src": stable_hash(src), "world": world})
+
+
+def _init_tower(model, cfg: BaseConfig) -> None:
+    """Re-initialise the vision tower from a seed of its own (independent of the LM's size)."""
+    import torch
+
+    tower = model.model.vision_tower
+    torch.manual_seed(cfg.seed + 11)
+    tower.apply(tower._init_weights)
+
+
+def pretrain_vision(model, cfg: BaseConfig, verbose=True) -> dict:
+    """Stage 0, or the same tower from the cache when a base with the same vision side was built before."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from ablate.core import read_json
+
+    vdir = cache_root() / "base-vision" / vision_key(cfg)
+    tower = model.model.vision_tower
+    if (vdir / "tower.safetensors").is_file():
+        tower.load_state_dict(load_file(vdir / "tower.safetensors"))
+        tower.eval()
+        return {**read_json(vdir / "stage0.json"), "cached": str(vdir)}
+    _init_tower(model, cfg)
+    curves = train_vision(model, cfg, random.Random(cfg.seed + 1), verbose)
+    with atomic_dir(vdir, overwrite=True) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in tower.state_dict().items()}, tmp / "tower.safetensors")
+        write_json(tmp / "stage0.json", curves)
+    return curves
 
 
 def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_id: int, frame_size: int):
@@ -70,7 +121,7 @@ def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_
         lab_t[i, : len(lb)] = torch.tensor(lb)
         mask[i, : len(r)] = 1
     images = np.concatenate([s.images for s in samples])
-    pixel_values = torch.from_numpy(preprocess(images, frame_size, CLIP_MEAN, CLIP_STD))
+    pixel_values = torch.from_numpy(preprocess(images, frame_size, CLIP_MEAN, CLIP_STD)) if len(images) else None
     return {"input_ids": input_ids, "attention_mask": mask, "labels": lab_t, "pixel_values": pixel_values}
 
 
@@ -146,8 +197,8 @@ def train_vision(model, cfg: BaseConfig, rng, verbose=True) -> dict:
 def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_batch, rng, verbose=True) -> dict:
     """Run `steps` AdamW steps on freshly generated batches; return the loss curve summary.
 
-    bf16 autocast: about 2x faster matmuls on this CPU (AVX512-BF16); weights and the saved model
-    stay float32.
+    bf16 autocast where `cfg.precision` is "bf16" (only chosen where the CPU runs it natively, see
+    ablate.base.precision): about 2x faster matmuls there; weights and the saved model stay float32.
     """
     import torch
 
@@ -164,7 +215,7 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
             batch = collate(samples, tokenizer, cfg.tokens_per_frame, image_id, tokenizer.pad_token_id, cfg.frame_size)
             for g in opt.param_groups:
                 g["lr"] = _lr(step, steps, cfg.warmup, cfg.lr)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -186,11 +237,11 @@ def build(config: str | BaseConfig = "tiny", out: str | Path | None = None, verb
     import shutil
 
     from ablate.base import BaseModel
-    from ablate.base.data import stage1_sample, stage2_batch, tokenizer_corpus
+    from ablate.base.data import stage1_sample, stage2_batch, stage2_design, tokenizer_corpus
     from ablate.ui import console
 
-    cfg = get_config(config, **overrides) if isinstance(config, str) else config
-    corpus = tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames)
+    cfg = get_config(config, **overrides) if isinstance(config, str) else config.resolved()
+    corpus = tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames, **stage2_design(cfg))
     key = build_key(cfg, corpus)
     root = cache_root() / "base" / key
     if not (root / "manifest.json").exists():
@@ -219,25 +270,36 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
     try:
         tokenizer = train_tokenizer(corpus, cfg.vocab_size)
         model = new_model(cfg, tokenizer)
-        rng = random.Random(cfg.seed + 1)
         s = cfg.render_size
-        curves = {"stage0_vision": train_vision(model, cfg, rng, verbose)}
+        if cfg.vision_cache:
+            curves = {"stage0_vision": pretrain_vision(model, cfg, verbose)}
+            rng = random.Random(cfg.seed + 2)  # stages 1-2 draw from their own stream (stage 0 may come from the cache)
+        else:  # the committed `tiny`: one stream through all stages, the tower initialised with the model
+            rng = random.Random(cfg.seed + 1)
+            curves = {"stage0_vision": train_vision(model, cfg, rng, verbose)}
+        from ablate.base.data import stage2_design
+
+        design = stage2_design(cfg)
         if cfg.freeze_vision:
             model.model.vision_tower.requires_grad_(False)
         curves |= {
             "stage1_captions": train_stage(model, tokenizer, cfg, "stage1 captions", cfg.stage1_steps,
                                            lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)], rng, verbose),
             "stage2_instructions": train_stage(model, tokenizer, cfg, "stage2 instructions", cfg.stage2_steps,
-                                               lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size), rng, verbose),
+                                               lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design), rng, verbose),
         }
         t_train = time.perf_counter() - t_start
         with atomic_dir(root) as tmp:
             sizes = save_views(model, tokenizer, cfg, tmp)
+            from ablate.base.replay import write_replay
+
+            write_replay(tmp / "replay.jsonl", cfg.replay_rows, cfg.seed)
             metrics = heldout_metrics(model, tokenizer, cfg, verbose=verbose)
             write_json(tmp / "manifest.json", {
                 "hash": key, "config": cfg, "code": code_version(), "sizes": sizes, "curves": curves,
                 "heldout": metrics, "train_seconds": round(t_train, 1),
                 "build_seconds": round(time.perf_counter() - t_start, 1), "threads": cfg.threads,
+                "precision": cfg.precision,
             })
         if verbose:
             console.print(f"base {cfg.name}: built in {time.perf_counter() - t_start:.0f}s -> {root}")

@@ -74,7 +74,7 @@ class _Prepared:
     error: str | None = None
 
 
-def _prepare(items: list[Item], tokenizer, frames: int, server=None) -> list[_Prepared]:
+def _prepare(items: list[Item], tokenizer, frames: int, server=None, layout: str = "frame_k") -> list[_Prepared]:
     from ablate.base.prompts import chat_token_ids, video_user_text
 
     out = []
@@ -89,7 +89,7 @@ def _prepare(items: list[Item], tokenizer, frames: int, server=None) -> list[_Pr
         if p.error is None and server is not None:  # ablate.models VLM: its own template (video ids built later)
             p.ids = tuple(server.text_ids(it.prompt)) if it.modality != "video" else ()
         elif p.error is None:
-            text = video_user_text(frames, it.prompt) if it.modality == "video" else it.prompt
+            text = video_user_text(frames, it.prompt, layout) if it.modality == "video" else it.prompt
             p.ids = tuple(chat_token_ids(tokenizer, text))
         out.append(p)
     return out
@@ -158,12 +158,15 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
             state["encoder"] = FrameEncoder(base)
             state["features"] = FeatureCache(state["encoder"], base.hash, frames)
         feats = state["features"].features(p.video_path, p.vhash)
-        from ablate.base.prompts import video_user_text
+        from ablate.base.prompts import base_layout, video_user_text
 
-        return state["encoder"].prompt_embeds(feats, video_user_text(frames, p.item.prompt))
+        return state["encoder"].prompt_embeds(feats, video_user_text(frames, p.item.prompt, base_layout(base)))
 
     # every benchmark file is read (and a malformed one reported) before any engine starts
-    loaded = [(spec, _prepare(_shard(load_items(spec), items), tokenizer, frames, server)) for spec in benchmarks]
+    from ablate.base.prompts import base_layout
+
+    layout = base_layout(base)
+    loaded = [(spec, _prepare(_shard(load_items(spec), items), tokenizer, frames, server, layout)) for spec in benchmarks]
     grand_total = len(adapters) * sum(len(p) for _, p in loaded)
     grand_done = 0
     rows: list[dict] = []

@@ -90,7 +90,8 @@ class DataSection:
     length_scale: int = 1
     """The paper's sequence-length scaling: 1, 2, 4 or 8 times `frames`."""
     replay: str | None = None
-    """Optional chat data (JSONL/Parquet with `messages`) mixed in at train.replay_ratio."""
+    """Chat data (JSONL/Parquet with `messages`) mixed in at train.replay_ratio; "base" = the embedded
+    base's own non-temporal instruction data (its replay.jsonl: the paper's replay of the original data)."""
 
 
 def _train_section() -> type:
@@ -407,9 +408,9 @@ def _paths(err: _Errors, sec: dict, benches: list[BenchmarkSpec]) -> None:
     data, base = sec["data"], sec["base"]
     if data and data.corpus != "world" and not Path(data.corpus).exists():
         err.add("data.corpus", f"corpus file {data.corpus} does not exist")
-    if data and data.replay and not Path(data.replay).exists():
+    if data and data.replay and data.replay != "base" and not Path(data.replay).exists():
         err.add("data.replay", f"replay file {data.replay} does not exist")
-    if base and base.model not in ("tiny", "micro") and not Path(base.model).is_dir():
+    if base and base.model not in ("tiny", "tiny-t3", "micro") and not Path(base.model).is_dir():
         err.add("base.model", f"base model directory {base.model} does not exist (or use \"tiny\")")
     for b in benches:
         if b.path and not Path(b.path).exists():

@@ -268,6 +268,57 @@ def _breakdown_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
     return md
 
 
+def item_transfer(pred: pl.DataFrame, video: str = "world-video", text: str = "world-text") -> pl.DataFrame:
+    """Per variant x aspect (and 'all'): does a video item go right where its text twin does?
+
+    The world bench asks every video question again over the frames' captions (world-text, same
+    item ids), so per item we know both outcomes: P(video right | text right), P(video right | text
+    wrong) and the share of items where both agree. Transfer of what was learned in text shows as
+    the first rising above the second.
+    """
+    v = pred.filter(pl.col("benchmark") == video).select("variant", "item_id", "aspect",
+                                                         pl.col("correct").fill_null(False).alias("vc"))
+    t = pred.filter(pl.col("benchmark") == text).select("variant", "item_id", pl.col("correct").fill_null(False).alias("tc"))
+    j = v.join(t, on=["variant", "item_id"], how="inner")
+    if j.is_empty():
+        return pl.DataFrame()
+    j = pl.concat([j, j.with_columns(pl.lit("all").alias("aspect"))])
+    return j.group_by("variant", "aspect").agg(
+        pl.len().alias("n"), pl.col("tc").sum().alias("n_text_right"),
+        pl.col("vc").filter(pl.col("tc")).mean().alias("p_video_given_text_right"),
+        pl.col("vc").filter(~pl.col("tc")).mean().alias("p_video_given_text_wrong"),
+        (pl.col("vc") == pl.col("tc")).mean().alias("agreement"))
+
+
+def _transfer_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
+    tr = item_transfer(pred)
+    if tr.is_empty():
+        return ["No item pairs (needs both world-video and world-text).\n"]
+    tr = tr.join(variants.select("variant", "label", "volume"), on="variant").sort("volume", "label", "aspect")
+    md = ["Per aspect: how often a video item is right when its text twin (the same question over the frames' "
+          "captions) is right, and when it is wrong, and the share of items where both agree. Transfer of what "
+          "was learned in text shows as the first rising above the second.\n"]
+    rows = [[x["label"], x["aspect"], x["n"], x["n_text_right"], _pct(x["p_video_given_text_right"]),
+             _pct(x["p_video_given_text_wrong"]), _pct(x["agreement"])] for x in tr.to_dicts()]
+    md.append(_md_table(["variant", "aspect", "n", "text right", "video right when text right %",
+                         "video right when text wrong %", "agreement %"], rows) + "\n")
+    return md
+
+
+def _formats_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
+    """How replies land: share matched to an option (multi-choice, caption matching), share of "yes"."""
+    v = pred.filter(pl.col("benchmark") == "world-video")
+    if v.is_empty() or "task" not in v.columns:
+        return []
+    g = (v.join(variants.select("variant", "label", "volume"), on="variant").group_by("label", "volume")
+         .agg(*[(pl.col("match_status") == "matched").filter(pl.col("task") == t).mean().alias(t)
+                for t in ("multi-choice", "caption_matching")],
+              (pl.col("parsed").cast(pl.Utf8).str.to_lowercase() == "yes").filter(pl.col("task") == "yes_no").mean().alias("yes"))
+         .sort("volume", "label"))
+    return [_md_table(["variant", "multi-choice replies matched %", "caption-matching replies matched %", "yes/no replies 'yes' %"],
+                      [[x["label"], _pct(x["multi-choice"]), _pct(x["caption_matching"]), _pct(x["yes"])] for x in g.to_dicts()]) + "\n"]
+
+
 RULE_ORDER = ("official:exact", "official:letter", "official:prefix", "official:sentence", "official:index",
               "official:regex", "t3:exact", "t3:letter", "t3:option", "fallback:normalized", "fallback:start",
               "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:true-false")
@@ -350,6 +401,8 @@ def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -
         md += ["## Scaling grid\n"] + _scaling_section(res, out)
         md += ["## Task-mix table (Table 2 shape)\n"] + _mix_section(res)
         md += ["## Text vs video correlation across variants\n"] + _corr_section(res, out)
+        md += ["## Item-level transfer (world-video vs world-text)\n"] + _transfer_section(pred, variants)
+        md += ["## Reply formats on world-video\n"] + _formats_section(pred, variants)
         md += ["## Per-benchmark breakdown\n"] + _breakdown_section(pred, variants)
         md += ["## Reply matching rules\n"] + _match_rule_section(pred, variants)
     md.append("\n_All numbers are recomputed from the stored per-item predictions; `results.parquet` holds "

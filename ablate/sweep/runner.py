@@ -213,6 +213,17 @@ def _synth_all(ctx: Ctx, variants: list[Variant]) -> Path | None:
     return probe_dir
 
 
+def _replay_file(ctx: Ctx, replay: str | None) -> str | None:
+    """data.replay as a file path: "base" is the base's own non-temporal instruction data (replay.jsonl)."""
+    if replay != "base":
+        return replay
+    f = Path(ctx.base.root) / "replay.jsonl"
+    if not f.is_file():
+        raise UserError(f"data.replay = \"base\": base {ctx.base.root} has no replay.jsonl (only the embedded "
+                        "tiny / tiny-t3 / micro bases write one); give a replay file instead")
+    return str(f)
+
+
 def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
     t0 = time.perf_counter()
     jobs = []
@@ -222,7 +233,7 @@ def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
         skey = _vrec(ctx, v)["stages"]["synth"]
         try:
             jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
-                                  data_key=skey, n=v.volume, options=_train_options(v), replay=v.data.replay), [v]))
+                                  data_key=skey, n=v.volume, options=_train_options(v), replay=_replay_file(ctx, v.data.replay)), [v]))
         except UserError as e:  # this cell's options do not make a valid TrainOptions
             _fail(ctx, v, "train", str(e), None)
     n_run = ctx.executed["train"]

@@ -22,13 +22,19 @@ from ablate.core import UserError
 
 
 def device_and_precision(precision: str = "auto") -> tuple[str, str]:
-    """auto: ("cuda", "bf16") where a GPU is visible, else ("cpu", "fp32"); or the precision asked for."""
+    """auto: ("cuda", "bf16") where a GPU is visible; on CPU bf16 only where it is native (AVX512-BF16 / AMX,
+    see ablate.base.precision), else fp32; or the precision asked for."""
     import ablate  # noqa: F401
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if precision == "auto":
-        precision = "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        if device == "cuda":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        else:
+            from ablate.base.precision import resolve_precision
+
+            precision = resolve_precision("auto")
     return device, precision
 
 
