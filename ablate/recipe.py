@@ -341,8 +341,16 @@ def parse_recipe(text: str, path: str = "<recipe>", overrides: list[str] | tuple
     if sec["eval"]:
         sec["eval"] = dataclasses.replace(sec["eval"], benchmarks=benches)
     grid = _grid(err, raw.get("grid", {}), mixes)
+    from ablate.recipe_checks import check_names, cross_field, grid_paths
+
+    check_names(err, sec, raw.get("mixes", {}))
+    if not err.items:
+        cross_field(err, sec, mixes, grid, benches)
     if check_paths and not err.items:
         _paths(err, sec, benches)
+        for key, value in grid_paths(grid):
+            if not Path(value).exists():
+                err.add(key, f"file {value} does not exist")
     if err.items:
         n = len(err.items)
         raise UserError(f"{path}: {n} problem{'s' * (n > 1)}:\n  " + "\n  ".join(err.items))
@@ -385,7 +393,8 @@ def _benchmarks(err: _Errors, raw: Any) -> list[BenchmarkSpec]:
     for i, b in enumerate(raw if isinstance(raw, list) else []):
         if isinstance(b, str):
             b = {"name": b}
-        if not isinstance(b, dict) or set(b) - {"name", "path"} or not isinstance(b.get("name"), str):
+        if (not isinstance(b, dict) or set(b) - {"name", "path"} or not isinstance(b.get("name"), str)
+                or not isinstance(b.get("path", ""), str)):
             err.add("eval.benchmarks", f"entry {i}: a benchmark is a name or {{ name = ..., path = ... }}")
             continue
         if b["name"] not in BENCHMARKS:
@@ -417,7 +426,7 @@ def _grid(err: _Errors, raw: Any, mixes: dict) -> dict[str, list]:
             continue
         if k == "mix":
             for m in v:
-                if m not in mixes:
+                if not isinstance(m, str) or m not in mixes:
                     err.add(key, f"unknown mix `{m}`; defined in section `mixes`: {', '.join(sorted(mixes)) or 'none'}")
         elif k in ("volume", "seed"):
             for x in v:

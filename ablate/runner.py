@@ -33,13 +33,17 @@ import time
 from pathlib import Path
 
 import ablate
-from ablate.core import UserError, atomic_dir, file_sha256, stable_hash, write_json
+from ablate.core import UserError, atomic_dir, file_sha256, stable_hash, tree_hash, write_json
 from ablate.live import Live
 from ablate.lock import RunsLock
+from ablate.names import check_name, child_path
+from ablate.records import discard_if_broken, read_manifest
 from ablate.plan import Variant, expand
 from ablate.recipe import FAMILIES, GENERIC, Recipe
 
 FORCEABLE = ("synth", "train", "eval", "report")
+TRAIN_FILES = ("manifest.json", "adapter_model.safetensors", "adapter_config.json")
+EVAL_FILES = ("predictions.parquet", "scores.parquet", "eval.json")
 
 
 @dataclasses.dataclass
@@ -72,9 +76,13 @@ def _prepare(ctx: Ctx) -> None:
         ctx.record["world"] = str(ctx.world)
         man = ctx.world / "manifest.json"
         if man.is_file():
-            ctx.record["world_hash"] = json.loads(man.read_text()).get("content_hash")
+            ctx.record["world_hash"] = (read_manifest(man) or {}).get("content_hash")
     ctx.corpus = ctx.world / "captions" / "captions.json" if r.data.corpus == "world" else Path(r.data.corpus)
-    ctx.corpus_sha = file_sha256(ctx.corpus)
+    if r.data.corpus != "world":  # a corpus that cannot be read stops the sweep now, naming the file
+        import t3
+
+        t3.read_captions(ctx.corpus, format=r.data.corpus_format, caption_field=r.data.caption_field)
+    ctx.corpus_sha = tree_hash(ctx.corpus, n=64) if ctx.corpus.is_dir() else file_sha256(ctx.corpus)
     from ablate.base import resolve_base
 
     ctx.base = resolve_base(r.base.model)
@@ -100,7 +108,8 @@ def _synth(ctx: Ctx, weights: dict, data, seed: int) -> Path:
                        "spec": spec_d, "t3": getattr(t3, "__version__", "0"), "ablate": ablate.__version__})
     d = ctx.runs / "synth" / key
     _force(ctx, "synth", d)
-    if not (d / "manifest.json").is_file():
+    files = ("manifest.json", "train.parquet") + (() if GENERIC in weights else ("probe.parquet",))
+    if not discard_if_broken(d, files, lambda m: ctx.live.summary("synth", m)):
         ctx.executed["synth"] += 1
         if GENERIC in weights:
             from ablate.generic import write_generic
@@ -174,8 +183,8 @@ def _fail(ctx: Ctx, v: Variant, stage: str, error: str, log: Path | None) -> Non
 
 def _save(ctx: Ctx, v: Variant | None = None) -> None:
     if v is not None:
-        write_json(ctx.runs / "variants" / f"{v.id}.json", _vrec(ctx, v))
-    write_json(ctx.runs / "sweeps" / ctx.recipe.name / "sweep.json",
+        write_json(child_path(ctx.runs, "variants", f"{check_name(v.id, 'variant id', ctx.recipe.path)}.json"), _vrec(ctx, v))
+    write_json(child_path(ctx.runs, "sweeps", check_name(ctx.recipe.name, "recipe.name", ctx.recipe.path), "sweep.json"),
                {k: val for k, val in ctx.record.items() if not k.startswith("_")})
 
 
@@ -205,7 +214,7 @@ def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
         _force(ctx, "train", tdir)
         log = ctx.runs / "train" / f"{key}.log"
         ts = time.perf_counter()
-        if (tdir / "adapter_model.safetensors").is_file() and (tdir / "manifest.json").is_file():
+        if discard_if_broken(tdir, TRAIN_FILES, lambda m: ctx.live.summary("train", m)):
             cached += 1
         else:
             ctx.live.update(v.id, stage="train", progress=0.0, started=time.time())
@@ -288,7 +297,7 @@ def _eval_all(ctx: Ctx, variants: list[Variant]) -> list[Path]:
         _force(ctx, "eval", edir)
         log = ctx.runs / "eval" / f"{key}.log"
         ts = time.perf_counter()
-        if not (edir / "predictions.parquet").is_file():
+        if not discard_if_broken(edir, EVAL_FILES, lambda m: ctx.live.summary("eval", m)):
             ctx.executed["eval"] += 1
             for v in vs:
                 ctx.live.update(v.id, stage="eval", progress=0.0, started=time.time())
@@ -336,6 +345,7 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
     if bad:
         raise UserError(f"--force {bad[0]}: unknown stage; choose from {list(FORCEABLE)}")
     runs = Path(runs_dir)
+    check_name(recipe.name, "recipe.name", recipe.path)  # it becomes runs/sweeps/<name>/, reports/<name>/
     t_start = time.perf_counter()
     variants = expand(recipe)
     live = live or Live([(v.id, v.label) for v in variants])
@@ -360,7 +370,7 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
             t0 = time.perf_counter()
             from ablate.report import report_from_record
 
-            path = report_from_record(record, Path(reports_dir) / recipe.name, eval_dirs)
+            path = report_from_record(record, child_path(reports_dir, recipe.name), eval_dirs)
             live.summary("report", f"{path} in {time.perf_counter() - t0:.1f}s")
         record["report"] = str(path)
         _save(ctx)
@@ -370,7 +380,7 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
 def _clean_tmp(runs: Path) -> None:
     """Remove temp dirs a killed run left behind (safe: we hold the lock on this runs dir)."""
     for stage in ("synth", "train", "eval"):
-        for p in (runs / stage).glob(".*.tmp-*") if (runs / stage).is_dir() else []:
+        for p in [*(runs / stage).glob(".*.tmp-*"), *(runs / stage).glob(".*.old-*")] if (runs / stage).is_dir() else []:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 

@@ -334,9 +334,12 @@ def synthesize(corpus, out, spec: SynthSpec, corpus_format: str = "auto", captio
         old = read_json(out / "manifest.json")
         if old.get("content_hash") == content_hash:
             return old
-    train_pool, probe_pool = build_pools(corpus_obj.captions, spec.seed, spec.probe_fraction)
-    train = generate(train_pool, spec, "train", spec.n)
-    probe = generate(probe_pool, spec, "probe", spec.probe_n) if spec.probe_n else None
+    try:  # what the corpus lacks (phrases, attribute words) is reported against the corpus file
+        train_pool, probe_pool = build_pools(corpus_obj.captions, spec.seed, spec.probe_fraction)
+        train = generate(train_pool, spec, "train", spec.n)
+        probe = generate(probe_pool, spec, "probe", spec.probe_n) if spec.probe_n else None
+    except UserError as e:
+        raise UserError(f"{corpus_obj.path}: {e}") from None
     manifest = {
         "content_hash": content_hash,
         "generator_version": GENERATOR_VERSION,
