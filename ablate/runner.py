@@ -346,6 +346,8 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
         raise UserError(f"--force {bad[0]}: unknown stage; choose from {list(FORCEABLE)}")
     runs = Path(runs_dir)
     check_name(recipe.name, "recipe.name", recipe.path)  # it becomes runs/sweeps/<name>/, reports/<name>/
+    for root, parts in ((runs, ("sweeps", recipe.name)), (runs, ("variants",)), (Path(reports_dir), (recipe.name,))):
+        child_path(root, *parts)  # a symlink leading out of the runs / reports dir stops us before any work
     t_start = time.perf_counter()
     variants = expand(recipe)
     live = live or Live([(v.id, v.label) for v in variants])

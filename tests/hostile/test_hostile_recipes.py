@@ -193,3 +193,15 @@ def test_recipe_not_found(cli, tmp_path):
         "axis-not-a-list"])
 def test_set_garbage(cli, tmp_path, item, needles):
     cli("validate", write(tmp_path, GOOD), "--set", item).user_error(*needles)
+
+
+def test_symlink_out_of_the_runs_dir_is_refused_before_any_work(cli, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "sweeps").symlink_to(outside)
+    p = write(tmp_path, GOOD.replace('[data]', '[base]\nmodel = "micro"\n\n[data]'))
+    cli("sweep", p, "--runs-dir", runs, "--reports-dir", tmp_path / "reports").user_error(
+        "refusing path", "outside")
+    assert not list(outside.iterdir()) and not (runs / "synth").exists()
