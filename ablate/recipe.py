@@ -9,6 +9,8 @@
 Validation is strict and collects every problem before raising: unknown sections or keys, wrong
 types, out-of-range values, unknown mixes / task families / benchmarks, missing paths. Each problem is
 one line `file:line: message (key `section.key`)`, and all of them are raised together as one UserError.
+Rules that span keys (volume <= pool, probe for t3-probe, replay with its ratio, ...) and the safe-name
+rule for recipe and mix names live in ablate.recipe_checks / ablate.names.
 
 Paths (corpus, base model directory, benchmark roots, replay file) are checked when `check_paths` is
 true (the default for `ablate sweep`). `ablate validate --no-path-check` / `ablate plan` check the
