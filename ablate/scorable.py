@@ -15,12 +15,16 @@ from ablate.scoring import LETTERS, _LETTER, _PREFIX, _index_key, _norm, _split_
 
 
 def _tempcompass_gold(options: tuple[str, ...], answer: str) -> int | None:
+    """The option the answer names, or None. A full answer line ("C. slower") must match its option
+    in index and sentence; a bare index ("C") or a bare sentence ("slower") may match either."""
     pairs = [_split_option(o) for o in options]
-    gold = next((k for k, o in enumerate(options) if _norm(o) == _norm(answer)), None)
-    if gold is None:  # the answer given as a bare index or sentence
-        ind = _index_key(_split_option(answer)[0] or answer)
-        gold = next((k for k, (i, sent) in enumerate(pairs) if _index_key(i) == ind or _norm(sent) == _norm(answer)), None)
-    return gold
+    exact = next((k for k, o in enumerate(options) if _norm(o) == _norm(answer)), None)
+    if exact is not None:
+        return exact
+    ind, sent = _split_option(answer)
+    if ind and sent:
+        return next((k for k, (i, s) in enumerate(pairs) if _index_key(i) == _index_key(ind) and _norm(s) == _norm(sent)), None)
+    return next((k for k, (i, s) in enumerate(pairs) if _index_key(i) == _index_key(answer) or _norm(s) == _norm(answer)), None)
 
 
 def _letter_of(text: str) -> str | None:
