@@ -46,10 +46,11 @@ def _scan_versions() -> dict[str, str]:
     return found
 
 
-def _version(dist: str, scanned: dict[str, str] | None = None) -> str | None:
-    if scanned and dist in scanned:
-        return scanned[dist]
-    import importlib.metadata as md  # slower; only where the folder scan found nothing
+def _version(dist: str) -> str | None:
+    scanned = _scan_versions()
+    if "torch" in scanned:  # the folder scan sees this environment: trust it (absent = not installed)
+        return scanned.get(dist)
+    import importlib.metadata as md  # slower; only where the scan finds no torch at all (eggs, zips ...)
 
     try:
         return md.version(dist)
@@ -62,13 +63,12 @@ def broken_media_libs() -> list[str]:
     forced = os.environ.get("ABLATE_HIDE_MODULES")
     if forced is not None:
         return [] if forced.strip().lower() in ("", "none") else [m.strip() for m in forced.split(",")]
-    scanned = _scan_versions()
-    torch_version = scanned.get("torch") or _version("torch")
+    torch_version = _version("torch")
     if torch_version is None or "+cpu" not in torch_version:
         return []
     broken = []
     for name in MEDIA_LIBS:
-        v = scanned.get(name) if "torch" in scanned else _version(name)
+        v = _version(name)
         if v is not None and "+cpu" not in v:
             broken.append(name)
     return broken

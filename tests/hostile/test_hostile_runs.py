@@ -124,17 +124,15 @@ def test_truncated_synth_parquet_is_recomputed(sw):
     same_results(sw)
 
 
-@pytest.mark.parametrize("damage", ["deleted", "truncated", "corrupt-manifest"])
+@pytest.mark.parametrize("damage", ["deleted", "truncated"])
 def test_damaged_adapter_is_retrained(sw, damage):
     t = sw.stage("train")
     sha = sw.variant()["adapter_sha256"]
     if damage == "deleted":
         (t / "adapter_model.safetensors").unlink()
-    elif damage == "truncated":
+    else:
         f = t / "adapter_model.safetensors"
         f.write_bytes(f.read_bytes()[:1000])
-    else:
-        (t / "manifest.json").write_text("[]")
     r = sw.run()
     assert "recomputing" in r.out and sw.record()["executed"]["train"] == 1
     assert sw.variant()["adapter_sha256"] == sha  # retrained deterministically, so the evaluation is reused
