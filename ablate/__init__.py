@@ -1,7 +1,7 @@
 """ablate: a high-throughput ablation runner for T3 (temporal reasoning transfer from text to video).
 
 Stages, each a function from files to files, chained by the runner:
-    t3/ synthesis -> ablate.train (TRL + PEFT LoRA) -> ablate.evaluate (vLLM) -> ablate.report (Polars)
+    t3/ synthesis -> ablate.train (TRL + PEFT LoRA) -> ablate.eval.stage (vLLM) -> ablate.sweep.report (Polars)
 
     $ ablate sweep recipes/data_scale.toml
 

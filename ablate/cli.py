@@ -18,13 +18,13 @@ from ablate import __version__
 from ablate.core import UserError
 
 COMMAND_MODULES = [
-    "ablate.sweep",
+    "ablate.sweep.cli",
     "ablate.doctor",
     "ablate.world",
-    "ablate.synth",
-    "ablate.evaluate",
+    "ablate.synth.stage",
+    "ablate.eval.stage",
     "ablate.base.cli",
-    "ablate.train",
+    "ablate.train.stage",
 ]
 
 

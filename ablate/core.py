@@ -14,51 +14,16 @@ Rules every stage follows:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
 
+# the basics live in t3 (which stands alone and must not import ablate); one UserError class for both
+from t3.util import (UserError, atomic_dir, atomic_write_text, canonical_json, file_sha256, iter_jsonl,
+                     read_json, stable_hash, write_json)
 
-class UserError(Exception):
-    """An error in the user's input (file, key, value). The CLI prints it and exits 2."""
-
-
-def _canonical(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(obj, (list, tuple)):
-        return [_canonical(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return _canonical(dataclasses.asdict(obj))
-    return obj
-
-
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no whitespace: the same value always gives the same text."""
-    return json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def stable_hash(obj: Any, n: int = 16) -> str:
-    """Hex sha256 (first n chars) of the canonical JSON of obj (dicts, lists, dataclasses, paths)."""
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()[:n]
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Full hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ["UserError", "atomic_dir", "atomic_write_text", "cache_root", "canonical_json", "content_sha256", "content_tree_hash",
+           "file_sha256", "iter_jsonl", "read_json", "stable_hash", "tree_hash", "write_json"]
 
 
 def tree_hash(root: str | Path, n: int = 16, exclude: tuple[str, ...] = ()) -> str:
@@ -72,79 +37,48 @@ def tree_hash(root: str | Path, n: int = 16, exclude: tuple[str, ...] = ()) -> s
     return h.hexdigest()[:n]
 
 
-@contextlib.contextmanager
-def atomic_dir(final: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a fresh temporary directory beside `final`; rename it to `final` when the block succeeds.
-
-    If the block raises, the temporary directory is removed and `final` is untouched. If `final`
-    appeared meanwhile (another process finished the same content-addressed work), ours is discarded
-    unless overwrite=True.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        if not overwrite:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return
-        trash = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a file via a temporary sibling and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    """Pretty, key-sorted JSON, written atomically."""
-    atomic_write_text(path, json.dumps(_canonical(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def read_json(path: str | Path, what: str = "file") -> Any:
-    """Read JSON, turning parse errors into a UserError that names the file and line."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} not found") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}:{e.colno}: invalid JSON ({e.msg})") from None
-
-
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-blank line of a JSONL file; errors name file:line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object per line")
-            yield lineno, rec
-
-
 def cache_root() -> Path:
     """Where built artefacts (world, base model, frame caches) live: $ABLATE_CACHE or ~/.cache/ablate."""
     env = os.environ.get("ABLATE_CACHE")
     root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ablate"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def content_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, remembered in a sidecar keyed by (path, size, mtime, ctime, inode).
+
+    For inputs that are hashed on every sweep and plan (benchmark trees, adapters, corpora): a file is
+    read again whenever any of those change, and ctime changes on every write (it cannot be set back
+    like mtime), so a one-byte edit is always seen.
+    """
+    import sqlite3
+
+    p = Path(path).resolve()
+    st = p.stat()
+    key = f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+    db_path = cache_root() / "hashes.sqlite"
+    try:
+        db = sqlite3.connect(str(db_path), timeout=60)
+        db.execute("CREATE TABLE IF NOT EXISTS sha (key TEXT PRIMARY KEY, sha TEXT)")
+    except sqlite3.Error:  # an unusable sidecar only costs speed
+        return file_sha256(p)
+    try:
+        row = db.execute("SELECT sha FROM sha WHERE key = ?", (key,)).fetchone()
+        if row:
+            return row[0]
+        sha = file_sha256(p)
+        with db:
+            db.execute("INSERT OR REPLACE INTO sha VALUES (?, ?)", (key, sha))
+        return sha
+    finally:
+        db.close()
+
+
+def content_tree_hash(root: str | Path) -> str:
+    """Hash of a file's or a directory's content (relative paths + bytes, via content_sha256)."""
+    root = Path(root)
+    if root.is_file():
+        return content_sha256(root)
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return stable_hash([(p.relative_to(root).as_posix(), content_sha256(p)) for p in files], 32)

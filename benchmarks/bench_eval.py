@@ -4,7 +4,7 @@
     ablate bench eval -- --base tiny
 
 Three ways, same items, same greedy settings, printed side by side:
-  (a) this stage: `ablate.evaluate.evaluate` with the vLLM engine: one engine start, every adapter
+  (a) this stage: `ablate.eval.stage.evaluate` with the vLLM engine: one engine start, every adapter
       as a LoRA in it, visual features computed once per video (cold caches: a fresh ABLATE_CACHE);
   (b) per variant: transformers generate with the adapter merged into the LM, item by item, frames
       decoded and encoded for every item (what a plain HF eval loop does);
@@ -46,7 +46,7 @@ def random_lora(lm_dir: Path, out: Path, seed: int, rank: int = 8) -> Path:
 def prepare(args, work: Path):
     import t3
     from ablate.base import resolve_base
-    from ablate.benchmarks import BenchSpec
+    from ablate.eval.benchmarks import BenchSpec
     from ablate.world import build_world
 
     base = resolve_base(args.base)
@@ -63,7 +63,7 @@ def prepare(args, work: Path):
 
 
 def way_a(base, adapters, specs, frames, max_tokens, work: Path) -> float:
-    from ablate.evaluate import evaluate
+    from ablate.eval.stage import evaluate
 
     os.environ["ABLATE_CACHE"] = str(work / "cache_a")  # cold: no generations, frames or features cached
     t0 = time.perf_counter()
@@ -74,8 +74,8 @@ def way_a(base, adapters, specs, frames, max_tokens, work: Path) -> float:
 def _items(specs, frames):
     from transformers import AutoTokenizer  # noqa: F401  (ablate imported first by the caller)
 
-    from ablate.benchmarks import load_items
-    from ablate.video import resolve_video
+    from ablate.eval.benchmarks import load_items
+    from ablate.eval.video import resolve_video
 
     out = []
     for s in specs:
@@ -87,7 +87,7 @@ def _items(specs, frames):
 
 def _video_embeds(enc, path, item, frames):
     from ablate.base.prompts import video_user_text
-    from ablate.video import _decode
+    from ablate.eval.video import _decode
 
     arr = _decode(path, frames, enc.frame_size)
     return enc.prompt_embeds(enc.encode(arr), video_user_text(frames, item.prompt))
@@ -128,7 +128,7 @@ def way_c(base, adapters, items, frames, max_tokens, k: int, work: Path) -> floa
 
     from ablate.base.embed import FrameEncoder
     from ablate.base.prompts import chat_token_ids
-    from ablate.engines import Request, SamplingParams, load_engine
+    from ablate.eval.engines import Request, SamplingParams, load_engine
 
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(base.lm_dir)

@@ -118,8 +118,8 @@ def parity(base, data, n: int = 64, batch_size: int = 16) -> bool:
     from trl import SFTTrainer
 
     from ablate.train import TrainOptions
-    from ablate.train_data import select_examples
-    from ablate.train_loop import make_trainer
+    from ablate.train.data import select_examples
+    from ablate.train.loop import make_trainer
 
     sel = select_examples(data, n)
     ok = True

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ablate.core import UserError, iter_jsonl
+from t3.util import UserError, iter_jsonl
 
 FORMATS = ("auto", "llava", "sharegpt4v", "recap", "coco", "jsonl", "parquet", "csv")
 CAPTION_FIELDS = ("caption", "text", "conversations", "captions", "blip_caption", "description", "sentence")
@@ -93,7 +93,7 @@ def _gpt_turn(conv) -> str | None:
 
 
 def _read_llava(path: Path) -> list[str | None]:
-    from ablate.core import read_json
+    from t3.util import read_json
 
     data = read_json(path, "caption corpus")
     if not isinstance(data, list):
@@ -110,7 +110,7 @@ def _read_llava(path: Path) -> list[str | None]:
 
 
 def _read_coco(path: Path) -> list[str | None]:
-    from ablate.core import read_json
+    from t3.util import read_json
 
     data = read_json(path, "caption corpus")
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):

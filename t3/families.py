@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Callable, NamedTuple
 
-from ablate.core import UserError
+from t3.util import UserError
 from t3 import lexicon
 from t3.pool import Pool
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
-from ablate.core import UserError
+from t3.util import UserError
 from t3.families import FAMILIES
 from t3.layout import LETTERS
 from t3.paraphrase import CLOSINGS, INTROS
@@ -302,7 +302,7 @@ def corpus_sha256(files: list[str]) -> str:
     """sha256 of the corpus files' bytes (one file: its own sha256)."""
     import hashlib
 
-    from ablate.core import file_sha256
+    from t3.util import file_sha256
 
     shas = [file_sha256(f) for f in files]
     return shas[0] if len(shas) == 1 else hashlib.sha256("\n".join(shas).encode()).hexdigest()
@@ -317,7 +317,7 @@ def synthesize(corpus, out, spec: SynthSpec, corpus_format: str = "auto", captio
     """
     import json
 
-    from ablate.core import read_json, stable_hash, atomic_dir, write_json
+    from t3.util import read_json, stable_hash, atomic_dir, write_json
     from t3.corpus import read_captions
     from t3.pool import build_pools
 
@@ -334,12 +334,9 @@ def synthesize(corpus, out, spec: SynthSpec, corpus_format: str = "auto", captio
         old = read_json(out / "manifest.json")
         if old.get("content_hash") == content_hash:
             return old
-    try:  # what the corpus lacks (phrases, attribute words) is reported against the corpus file
-        train_pool, probe_pool = build_pools(corpus_obj.captions, spec.seed, spec.probe_fraction)
-        train = generate(train_pool, spec, "train", spec.n)
-        probe = generate(probe_pool, spec, "probe", spec.probe_n) if spec.probe_n else None
-    except UserError as e:
-        raise UserError(f"{corpus_obj.path}: {e}") from None
+    train_pool, probe_pool = build_pools(corpus_obj.captions, spec.seed, spec.probe_fraction)
+    train = generate(train_pool, spec, "train", spec.n)
+    probe = generate(probe_pool, spec, "probe", spec.probe_n) if spec.probe_n else None
     manifest = {
         "content_hash": content_hash,
         "generator_version": GENERATOR_VERSION,

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from ablate.benchmarks import BenchSpec, load_items
+from ablate.eval.benchmarks import BenchSpec, load_items
 from ablate.core import UserError
-from ablate.video import VideoError, load_frames, resolve_video
+from ablate.eval.video import VideoError, load_frames, resolve_video
 
 
 def _by_id(items):

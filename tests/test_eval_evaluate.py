@@ -7,8 +7,8 @@ import argparse
 import polars as pl
 import pytest
 
-from ablate.benchmarks import BenchSpec
-from ablate.evaluate import PRED_COLUMNS, add_cli, evaluate, rescore_dir
+from ablate.eval.benchmarks import BenchSpec
+from ablate.eval.stage import PRED_COLUMNS, add_cli, evaluate, rescore_dir
 from fixtures_eval import build_lora
 
 
@@ -44,7 +44,7 @@ def test_evaluate_outputs_errors_cache_and_rescore(eval_base, eval_adapters, ben
     assert scores.filter(pl.col("benchmark") == "mlvu")["aspect"].to_list().count("m-avg") == 3
 
     # rerun: every item from the cache, no engine started
-    import ablate.engines as engines
+    import ablate.eval.engines as engines
 
     monkeypatch.setattr(engines, "load_engine", lambda *a, **k: pytest.fail("engine started on a full cache hit"))
     out2 = evaluate(eval_base, adapters, _specs(bench_data), tmp_path / "run2", engine="hf", frames=4, max_tokens=6,

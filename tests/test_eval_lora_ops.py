@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ref = pytest.importorskip("vllm.lora.ops.torch_ops")
 
-from ablate.engines import vllm_engine as ve  # noqa: E402
+from ablate.eval.engines import vllm_engine as ve  # noqa: E402
 
 T, L, R, H, O = 50, 5, 8, 128, 96
 

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ablate.benchmarks import BenchSpec
-from ablate.engines import Request, SamplingParams, load_engine
+from ablate.eval.benchmarks import BenchSpec
+from ablate.eval.engines import Request, SamplingParams, load_engine
 
 pytest.importorskip("vllm")
 
@@ -55,7 +55,7 @@ def test_vllm_matches_hf(eval_base, eval_adapters, bench_data, tmp_path):
     assert len({t for t in out["vllm"][:60]}) > 3  # replies vary: the comparison is not trivial
 
     # and through the whole stage: identical predictions from both backends
-    from ablate.evaluate import evaluate
+    from ablate.eval.stage import evaluate
 
     specs = [BenchSpec("tempcompass", bench_data / "tempcompass"), BenchSpec("t3-probe", bench_data / "t3probe")]
     preds = {}

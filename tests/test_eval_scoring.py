@@ -7,7 +7,7 @@ import math
 import polars as pl
 import pytest
 
-from ablate.scoring import rescore, score_reply, scores_from_rows, wilson
+from ablate.eval.scoring import rescore, score_reply, scores_from_rows, wilson
 
 MC = ("A. left", "B. right", "C. up", "D. down")
 

@@ -104,3 +104,20 @@ def test_read_json_names_file_and_line(tmp_path: Path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"a": 1}))
     assert read_json(good) == {"a": 1}
+
+
+def test_atomic_dir_two_attempts_finishing_at_once(tmp_path):
+    """Two attempts of the same content-addressed work both succeed; one result stays, no temp dir left."""
+    final = tmp_path / "k"
+    a, b = atomic_dir(final), atomic_dir(final)
+    ta, tb = a.__enter__(), b.__enter__()  # both started before either finished
+    (ta / "x").write_text("same")
+    (tb / "x").write_text("same")
+    a.__exit__(None, None, None)
+    b.__exit__(None, None, None)  # the rename hits a non-empty `final`: ours is dropped, no error
+    assert (final / "x").read_text() == "same"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k"]
+    c = atomic_dir(final, overwrite=True)
+    (c.__enter__() / "x").write_text("new")
+    c.__exit__(None, None, None)
+    assert (final / "x").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["k"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ablate.core import UserError
-from ablate.plan import expand
-from ablate.recipe import load_recipe
+from ablate.sweep.plan import expand
+from ablate.sweep.recipe import load_recipe
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.toml"))
 

@@ -43,7 +43,7 @@ def first(tmp_path_factory):
     # code edit while the tests run (several people work in this tree) would rightly rebuild them and
     # retrain everything. Passing directories is also how a user points a recipe at built artefacts.
     from ablate.base import resolve_base
-    from ablate.recipe import load_recipe
+    from ablate.sweep.recipe import load_recipe
     from ablate.world import default_world
 
     world = default_world(**load_recipe(SMOKE).world.params())

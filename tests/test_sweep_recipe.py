@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ablate.core import UserError
-from ablate.plan import expand, plan_rows
-from ablate.recipe import load_recipe, parse_recipe
+from ablate.sweep.plan import expand, plan_rows
+from ablate.sweep.recipe import load_recipe, parse_recipe
 
 GOOD = """\
 [recipe]
@@ -134,7 +134,7 @@ def test_plan_reads_runner_records(tmp_path):
 
 def test_plan_and_validate_do_not_import_torch(tmp_path):
     root = Path(__file__).parent.parent
-    code = ("import sys, argparse; from ablate import sweep; p = argparse.ArgumentParser(); s = p.add_subparsers();"
+    code = ("import sys, argparse; from ablate.sweep import cli as sweep; p = argparse.ArgumentParser(); s = p.add_subparsers();"
             "sweep.add_cli(s); a = p.parse_args(sys.argv[1:]); a.func(a); print('TORCH', 'torch' in sys.modules)")
     for argv in (["plan", "recipes/data_scale.toml", "--runs-dir", str(tmp_path)], ["validate", "recipes/smoke.toml"]):
         out = subprocess.run([sys.executable, "-c", code, *argv], cwd=root, capture_output=True, text=True, timeout=60)

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ablate.report import build_report, paired_deltas, results_table, variants_frame, wilson
+from ablate.sweep.report import build_report, paired_deltas, results_table, variants_frame, wilson
 
 ASPECTS = ["order", "attribute_change", "direction"]
 

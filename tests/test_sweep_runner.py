@@ -14,10 +14,10 @@ import polars as pl
 import pytest
 
 from ablate.core import UserError
-from ablate.live import Live
-from ablate.lock import RunsLock
-from ablate.recipe import parse_recipe
-from ablate.runner import run_sweep
+from ablate.sweep.live import Live
+from ablate.sweep.lock import RunsLock
+from ablate.sweep.recipe import parse_recipe
+from ablate.sweep.runner import run_sweep
 
 RECIPE = """\
 [recipe]
@@ -38,7 +38,7 @@ def test_lock_blocks_second_sweep_with_clear_message(tmp_path):
 
 
 def test_lock_released_when_holder_is_killed(tmp_path):
-    code = f"from ablate.lock import RunsLock; import time\nwith RunsLock({str(tmp_path)!r}, 'victim'):\n    print('held', flush=True); time.sleep(60)"
+    code = f"from ablate.sweep.lock import RunsLock; import time\nwith RunsLock({str(tmp_path)!r}, 'victim'):\n    print('held', flush=True); time.sleep(60)"
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "held"
     with pytest.raises(UserError, match="recipe victim"):
@@ -74,7 +74,7 @@ def test_live_rich_table_renders():
 
 
 def test_generic_control_data(tmp_path):
-    from ablate.generic import write_generic
+    from ablate.synth.generic import write_generic
 
     corpus = tmp_path / "c.json"
     caps = ["A large red circle sits in the top left corner of a dim room.", "A small blue square is at the center.",

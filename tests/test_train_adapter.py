@@ -41,8 +41,8 @@ def test_adapter_files_manifest_and_peft_load(train_lm_dir, train_pool, tmp_path
 
 
 def test_loss_is_on_the_assistant_turn_only(train_lm_dir, train_pool, tmp_path):
-    from ablate.train_data import select_examples
-    from ablate.train_loop import make_trainer
+    from ablate.train.data import select_examples
+    from ablate.train.loop import make_trainer
 
     sel = select_examples(train_pool, 4)
     trainer, _ = make_trainer(train_lm_dir, sel.examples, FAST, tmp_path / "w", "cpu", "fp32")
@@ -59,7 +59,7 @@ def test_loss_is_on_the_assistant_turn_only(train_lm_dir, train_pool, tmp_path):
 def test_rerun_returns_at_once_and_nested_volumes_differ(train_lm_dir, train_pool, tmp_path, monkeypatch):
     out = tmp_path / "a"
     m1 = train_adapter(train_lm_dir, train_pool, out, n=16, options=FAST, show_progress=False)
-    import ablate.train_loop as loop
+    import ablate.train.loop as loop
 
     monkeypatch.setattr(loop, "run_training", lambda *a, **k: pytest.fail("retrained a finished adapter"))
     assert train_adapter(train_lm_dir, train_pool, out, n=16, options=FAST, show_progress=False) == m1

@@ -9,8 +9,8 @@ import pytest
 from fixtures_train import write_pool
 
 from ablate.core import UserError
-from ablate.train import TrainOptions, _parse_mix
-from ablate.train_data import select_examples
+from ablate.train.stage import TrainOptions, _parse_mix
+from ablate.train.data import select_examples
 
 
 def test_volumes_are_nested_prefixes(tmp_path):

@@ -22,7 +22,7 @@ def generate(lm_dir: str, embeds: list, max_tokens: int = 32) -> list[str]:
 
     from ablate.compat import vllm_inspect_in_process
 
-    vllm_inspect_in_process()  # as ablate.engines.vllm_engine does (see ablate.compat)
+    vllm_inspect_in_process()  # as ablate.eval.engines.vllm_engine does (see ablate.compat)
 
     llm = LLM(model=lm_dir, enable_prompt_embeds=True, dtype="float32", max_model_len=2048, seed=0,
               max_num_seqs=16, enforce_eager=True)

@@ -48,7 +48,7 @@ MOMENTS = [
 @pytest.fixture(scope="module")
 def pinned():
     from ablate.base import resolve_base
-    from ablate.recipe import load_recipe
+    from ablate.sweep.recipe import load_recipe
     from ablate.world import default_world
 
     world = default_world(**load_recipe(SMOKE).world.params())

@@ -1,0 +1,95 @@
+"""CLI of the sweep: `ablate sweep`, `ablate validate`, `ablate plan`, `ablate report`.
+
+    ablate validate recipes/*.toml                    # schema, values, paths; nothing runs
+    ablate plan recipes/data_scale.toml               # variant table, what is cached (no torch import)
+    ablate sweep recipes/data_scale.toml              # run / resume; report -> reports/data_scale/
+    ablate sweep recipes/smoke.toml --set train.lora_rank=4 --force eval
+    ablate report recipes/data_scale.toml             # rebuild the report from stored predictions
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ablate.core import UserError
+
+
+def _common(p: argparse.ArgumentParser, runs: bool = True) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a recipe value, e.g. --set train.lora_rank=8 (repeatable; TOML values)")
+    if runs:
+        p.add_argument("--runs-dir", default="runs", help="where stage outputs live (default: runs/)")
+
+
+def _validate(args) -> int:
+    from ablate.sweep.plan import expand
+    from ablate.sweep.recipe import load_recipe
+
+    problems = []
+    for path in args.recipes:
+        try:
+            r = load_recipe(path, args.overrides, check_paths=not args.no_path_check)
+            print(f"{path}: ok ({r.name}, {len(expand(r))} variants)")
+        except UserError as e:
+            problems.append(str(e))
+    if problems:
+        raise UserError("\n".join(problems))
+    return 0
+
+
+def _plan(args) -> int:
+    from ablate.sweep.plan import print_plan
+    from ablate.sweep.recipe import load_recipe
+
+    print_plan(load_recipe(args.recipe, args.overrides, check_paths=False), args.runs_dir)
+    return 0
+
+
+def _sweep(args) -> int:
+    from ablate.sweep.recipe import load_recipe
+    from ablate.sweep.runner import run_sweep
+
+    recipe = load_recipe(args.recipe, args.overrides, check_paths=True)
+    record = run_sweep(recipe, args.runs_dir, args.reports_dir, force=args.force)
+    failed = [v for v in record["variants"] if v.get("status") == "failed"]
+    print(f"report: {record['report']}")
+    if failed:
+        print(f"{len(failed)} variant(s) failed: " + ", ".join(f"{v['label']} ({v['failed_stage']})" for v in failed))
+        return 1
+    return 0
+
+
+def _report(args) -> int:
+    from ablate.sweep.report import rebuild
+
+    for p in rebuild(args.target, args.runs_dir, args.reports_dir):
+        print(f"report: {p}")
+    return 0
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("sweep", help="run a recipe's grid: synth -> train -> eval -> report (resumable)")
+    p.add_argument("recipe")
+    _common(p)
+    p.add_argument("--reports-dir", default="reports", help="reports go to REPORTS_DIR/<recipe name>/")
+    p.add_argument("--force", action="append", default=[], choices=["synth", "train", "eval", "report"],
+                   help="redo a stage even if its output exists (repeatable)")
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("validate", help="check recipes (schema, values, paths) without running anything")
+    p.add_argument("recipes", nargs="+")
+    _common(p, runs=False)
+    p.add_argument("--no-path-check", action="store_true",
+                   help="check schema and values only (for recipes written for another machine)")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("plan", help="print a recipe's variants and what is cached in the runs dir")
+    p.add_argument("recipe")
+    _common(p)
+    p.set_defaults(func=_plan)
+
+    p = sub.add_parser("report", help="rebuild a sweep's report from stored predictions (no inference)")
+    p.add_argument("target", help="a recipe .toml, a runs/sweeps/<name> dir, or a runs dir")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--reports-dir", default="reports")
+    p.set_defaults(func=_report)

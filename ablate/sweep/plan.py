@@ -1,0 +1,159 @@
+"""Plan: a recipe's grid -> variants with content-addressed ids, and what the runs dir already holds.
+
+    from ablate.sweep.recipe import load_recipe
+    from ablate.sweep.plan import expand
+    for v in expand(load_recipe("recipes/data_scale.toml")):
+        print(v.id, v.label)
+
+    $ ablate plan recipes/data_scale.toml            # no torch import: instant
+
+A variant is one cell of the grid. Its id hashes every recipe value that determines its result (base
+model spec, data config, mix weights, volume, seed, training options, evaluation options). Volume 0 is
+the base model itself: it ignores mix / training axes, so all volume-0 cells with the same evaluation
+settings collapse into one `base` variant. The stage directories under the runs dir are keyed by the
+content hashes of their inputs (see ablate.sweep.runner); the plan's "cached" columns read the record the
+runner keeps per variant (runs/variants/<id>.json) and check that those stage directories exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ablate import __version__
+from ablate.core import stable_hash
+from ablate.sweep.recipe import DataSection, EvalSection, Recipe, TrainSection
+
+STAGES = ("synth", "train", "eval")
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    """Content-addressed id (hash of everything in the recipe that determines the result)."""
+    label: str
+    """Readable name such as `all/v1000` or `base`."""
+    axes: dict
+    """Grid axis -> value for this cell (empty-ish for the base variant)."""
+    mix: str | None
+    """Mix name (None for the base model)."""
+    mix_weights: dict | None
+    """Family -> weight."""
+    volume: int
+    """Training rows (a prefix of the synthesized pool); 0 = base model, no adapter."""
+    seed: int
+    """Seed for synthesis and training."""
+    data: DataSection
+    train: TrainSection
+    eval: EvalSection
+
+    @property
+    def is_base(self) -> bool:
+        return self.volume == 0
+
+    @property
+    def eval_key(self) -> dict:
+        """Evaluation settings; variants sharing them are evaluated in one engine call."""
+        return {"frames": self.eval.frames, "max_tokens": self.eval.max_tokens, "engine": self.eval.engine}
+
+
+def _replace(section, values: dict):
+    return dataclasses.replace(section, **values) if values else section
+
+
+def expand(recipe: Recipe) -> list[Variant]:
+    """Every grid cell as a Variant, deduplicated by id, in grid order (base first)."""
+    axes = list(recipe.grid)
+    out: dict[str, Variant] = {}
+    for combo in itertools.product(*(recipe.grid[a] for a in axes)):
+        cell = dict(zip(axes, combo))
+        per = {s: {k.split(".", 1)[1]: v for k, v in cell.items() if k.startswith(s + ".")}
+               for s in ("data", "train", "eval")}
+        data = _replace(recipe.data, per["data"])
+        train = _replace(recipe.train, per["train"])
+        ev = _replace(recipe.eval, per["eval"])
+        volume = int(cell["volume"])
+        seed = int(cell.get("seed", recipe.recipe.seed))
+        mix = cell["mix"]
+        if volume == 0:
+            eval_axes = {f"eval.{k}": v for k, v in per["eval"].items()}
+            ident = {"base": recipe.base.model, "world": recipe.world, "eval": ev, "version": __version__}
+            label = "base" + "".join(f" {k}={v}" for k, v in eval_axes.items())
+            v = Variant(stable_hash(ident, 12), label, {"volume": 0, **eval_axes}, None, None, 0, seed,
+                        data, train, ev)
+        else:
+            weights = recipe.mixes[mix]
+            ident = {"base": recipe.base.model, "world": recipe.world, "data": data, "mix": weights, "volume": volume,
+                     "seed": seed, "train": train, "eval": ev, "version": __version__}
+            extra = "".join(f" {k}={cell[k]}" for k in axes
+                            if k not in ("mix", "volume") and len(recipe.grid[k]) > 1)
+            label = f"{mix}/v{volume}{extra}"
+            v = Variant(stable_hash(ident, 12), label, cell, mix, weights, volume, seed, data, train, ev)
+        out.setdefault(v.id, v)
+    return sorted(out.values(), key=lambda v: (not v.is_base, list(out).index(v.id)))
+
+
+def variant_record(runs_dir: str | Path, vid: str) -> dict | None:
+    """The runner's record for a variant (stage keys, status), or None if it never ran here."""
+    p = Path(runs_dir) / "variants" / f"{vid}.json"
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cached_stages(runs_dir: str | Path, vid: str) -> dict[str, bool]:
+    """Stage -> whether its recorded output directory still exists under runs_dir."""
+    rec = variant_record(runs_dir, vid) or {}
+    out = {}
+    for stage in STAGES:
+        key = (rec.get("stages") or {}).get(stage)
+        out[stage] = bool(key) and (Path(runs_dir) / stage / key).is_dir()
+    return out
+
+
+def plan_rows(recipe: Recipe, runs_dir: str | Path) -> list[dict]:
+    """One dict per variant: id, label, axes, cached stages, last status."""
+    rows = []
+    for v in expand(recipe):
+        cached = cached_stages(runs_dir, v.id)
+        rec = variant_record(runs_dir, v.id) or {}
+        if v.is_base:
+            cached["synth"] = cached["train"] = None  # not needed
+        rows.append({"id": v.id, "label": v.label, "mix": v.mix or "-", "volume": v.volume,
+                     "seed": v.seed, **{f"cached_{s}": c for s, c in cached.items()},
+                     "status": rec.get("status", "new")})
+    return rows
+
+
+def print_plan(recipe: Recipe, runs_dir: str | Path) -> list[dict]:
+    """Print the variant table (rich on a TTY, plain columns otherwise)."""
+    from rich.table import Table
+
+    from ablate.ui import console, is_tty
+
+    rows = plan_rows(recipe, runs_dir)
+    mark = {True: "cached", False: "todo", None: "-"}
+    cols = ("id", "variant", "mix", "volume", "seed", "synth", "train", "eval", "status")
+    cells = [[r["id"], r["label"], r["mix"], str(r["volume"]), str(r["seed"]),
+              *(mark[r[f"cached_{s}"]] for s in STAGES), r["status"]] for r in rows]
+    title = f"{recipe.name}: {len(rows)} variants (runs dir {runs_dir})"
+    if is_tty():
+        table = Table(title=title)
+        for col in cols:
+            table.add_column(col, no_wrap=col in ("id", "variant"))
+        for c in cells:
+            table.add_row(*c)
+        console.print(table)
+    else:  # plain aligned columns: greppable, never truncated
+        print(title)
+        widths = [max(len(x) for x in col) for col in zip(cols, *cells)]
+        for c in [list(cols)] + cells:
+            print("  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
+    todo = sum(1 for r in rows if r["cached_train"] is False)
+    print(f"{len(rows)} variants; {todo} adapters to train; "
+                  f"{sum(1 for r in rows if not r['cached_eval'])} variants to evaluate")
+    return rows

@@ -1,0 +1,480 @@
+"""Recipes: a TOML file -> frozen, validated dataclasses (the sweep's whole input).
+
+    from ablate.sweep.recipe import load_recipe
+    recipe = load_recipe("recipes/data_scale.toml", overrides=["train.lora_rank=8"])
+    print(recipe.name, recipe.grid)
+
+    $ ablate validate recipes/*.toml
+
+Validation is strict and collects every problem before raising: unknown sections or keys, wrong
+types, out-of-range values, unknown mixes / task families / benchmarks, missing paths. Each problem is
+one line `file:line: message (key `section.key`)`, and all of them are raised together as one UserError.
+Rules that span keys (volume <= pool, probe for t3-probe, replay with its ratio, ...) and the safe-name
+rule for recipe and mix names live in ablate.sweep.recipe_checks / ablate.names.
+
+Paths (corpus, base model directory, benchmark roots, replay file) are checked when `check_paths` is
+true (the default for `ablate sweep`). `ablate validate --no-path-check` / `ablate plan` check the
+schema only, so a recipe written for another machine (recipes/longva_paper.toml, whose paths are
+placeholders under /data/...) validates here. The sweep always checks paths before running anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablate.core import UserError
+
+FAMILIES = ("order", "attribute", "referring", "grounding")
+GENERIC = "generic"  # pseudo-family: plain caption-description text, the HotpotQA-style control
+BENCHMARKS = ("t3-probe", "world-video", "world-text", "tempcompass", "videomme", "mlvu", "t3-text")
+NEEDS_PATH = ("tempcompass", "videomme", "mlvu", "t3-text")
+BUILTIN_AXES = ("mix", "volume", "seed")
+
+
+@dataclass(frozen=True)
+class RecipeSection:
+    name: str
+    """Recipe name; the report goes to reports/<name>/ and the sweep record to runs/sweeps/<name>/."""
+    seed: int = 0
+    """Default seed for synthesis and training (a `seed` grid axis overrides it per variant)."""
+    description: str = ""
+    """One line saying what the sweep asks; printed at the top of the report."""
+
+
+@dataclass(frozen=True)
+class BaseSection:
+    model: str = "tiny"
+    """`tiny` (the embedded model, built and cached on first use) or a local HF model directory."""
+
+
+@dataclass(frozen=True)
+class WorldSection:
+    """Size of the embedded world (used when data.corpus = "world" or a world-* benchmark has no
+    path); unset values take ablate.world's defaults (20k images, 240 videos of 8 frames, 64 px)."""
+
+    images: int | None = None
+    """Captioned images rendered for the corpus."""
+    videos: int | None = None
+    """Benchmark videos (even: each clip comes with its reversal)."""
+    frames: int | None = None
+    """Frames per benchmark video."""
+    size: int | None = None
+    """Frame size in pixels."""
+    seed: int | None = None
+    """World seed."""
+
+    def params(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class DataSection:
+    corpus: str = "world"
+    """Caption corpus for T3 synthesis: `world` (the embedded world's captions.json) or a file path."""
+    corpus_format: str = "auto"
+    """Corpus format for t3.read_captions: auto, llava, coco, sharegpt4v, jsonl, parquet, csv."""
+    caption_field: str | None = None
+    """Caption column for JSONL / Parquet / CSV corpora."""
+    pool: int = 8000
+    """Training rows synthesized per mix; a variant's volume takes the first `volume` rows (nested)."""
+    probe: int = 1000
+    """Size of the held-out t3-probe set (four families, captions never seen in training)."""
+    frames: int = 4
+    """Base number of captions (pretend frames) per T3 sample."""
+    length_scale: int = 1
+    """The paper's sequence-length scaling: 1, 2, 4 or 8 times `frames`."""
+    replay: str | None = None
+    """Optional chat data (JSONL/Parquet with `messages`) mixed in at train.replay_ratio."""
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """LoRA training options; unset (None) means ablate.train.TrainOptions' own default."""
+
+    lora_rank: int | None = None
+    """LoRA rank r."""
+    lora_alpha: float | None = None
+    """LoRA alpha (scale = alpha / r)."""
+    lora_dropout: float | None = None
+    """Dropout on the LoRA branch."""
+    target_modules: list[str] | None = None
+    """LM module names to adapt (never vision tower / projector)."""
+    learning_rate: float | None = None
+    """Peak learning rate."""
+    lr_scheduler: str | None = None
+    """Schedule name as in transformers (cosine, linear, constant ...)."""
+    warmup_ratio: float | None = None
+    """Fraction of steps spent warming up."""
+    epochs: float | None = None
+    """Passes over the selected rows."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps (overrides epochs when > 0)."""
+    batch_size: int | None = None
+    """Per-device batch size."""
+    grad_accum: int | None = None
+    """Gradient accumulation steps."""
+    max_length: int | None = None
+    """Maximum tokens per training sequence."""
+    packing: bool | None = None
+    """Pack / padding-free batching where TRL supports it."""
+    padding_free: bool | None = None
+    """Padding-free batching (flattened sequences) where TRL supports it."""
+    weight_decay: float | None = None
+    """AdamW weight decay."""
+    max_grad_norm: float | None = None
+    """Gradient clipping norm."""
+    replay_ratio: float | None = None
+    """Replay rows per T3 row (needs data.replay)."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    """Benchmark name (see BENCHMARKS)."""
+    path: str | None = None
+    """Root directory or file; required for real benchmarks, optional for the world ones."""
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    benchmarks: list = field(default_factory=lambda: ["t3-probe", "world-video", "world-text"])
+    """Benchmark names, or inline tables {name = ..., path = ...}."""
+    frames: int = 8
+    """Frames sampled uniformly per video."""
+    max_tokens: int = 32
+    """Generation budget per answer (greedy)."""
+    engine: str = "vllm"
+    """Inference backend: vllm (one engine for every adapter) or hf (reference)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: str
+    recipe: RecipeSection
+    base: BaseSection
+    world: WorldSection
+    data: DataSection
+    mixes: dict[str, dict[str, float]]
+    """Named task mixes: family -> weight (families: order, attribute, referring, grounding; or
+    `generic` alone for the generic-text control)."""
+    grid: dict[str, list]
+    """Axis -> values. `mix`, `volume`, `seed`, or `train.X` / `data.X` / `eval.X`."""
+    train: TrainSection
+    eval: EvalSection
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    def benchmark_specs(self) -> list[BenchmarkSpec]:
+        return [b if isinstance(b, BenchmarkSpec) else BenchmarkSpec(b) for b in self.eval.benchmarks]
+
+
+SECTIONS = {"recipe": RecipeSection, "base": BaseSection, "world": WorldSection, "data": DataSection, "train": TrainSection, "eval": EvalSection}
+GRID_SECTIONS = ("train", "data", "eval")
+RANGES: dict[str, tuple[float, float]] = {
+    "data.pool": (1, 10**8), "data.probe": (0, 10**7), "data.frames": (3, 1024),
+    "world.images": (1, 10**7), "world.videos": (2, 10**6), "world.frames": (3, 512), "world.size": (16, 1024),
+    "train.lora_rank": (1, 4096), "train.lora_alpha": (0, 1e6), "train.lora_dropout": (0, 0.99),
+    "train.learning_rate": (1e-9, 1.0), "train.warmup_ratio": (0, 1), "train.epochs": (0.01, 1000),
+    "train.max_steps": (-1, 10**9), "train.batch_size": (1, 65536), "train.grad_accum": (1, 65536),
+    "train.max_length": (16, 10**6), "train.replay_ratio": (0, 100), "eval.frames": (1, 1024),
+    "eval.max_tokens": (1, 65536), "recipe.seed": (0, 2**31), "seed": (0, 2**31), "volume": (0, 10**8),
+}
+CHOICES: dict[str, tuple] = {
+    "data.length_scale": (1, 2, 4, 8), "eval.engine": ("vllm", "hf"),
+    "data.corpus_format": ("auto", "llava", "coco", "sharegpt4v", "jsonl", "parquet", "csv"),
+}
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Map dotted key paths (`data.pool`, `mixes.all.order`, `[grid]` section `grid`) to 1-based lines.
+
+    tomllib gives no positions, so this scans the text: headers, `key =` lines, inline-table keys.
+    """
+    out: dict[str, int] = {}
+    table: list[str] = []
+    key_re = re.compile(r'^\s*((?:[A-Za-z0-9_\-]+|"[^"]*")(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"))*)\s*=')
+    for i, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s.startswith("[") and not s.startswith("[["):
+            table = [p.strip().strip('"') for p in s.strip("[] ").split("]")[0].split(".")]
+            out.setdefault(".".join(table), i)
+            continue
+        m = key_re.match(line)
+        if not m:
+            continue
+        parts = [p.strip().strip('"') for p in m.group(1).split(".")]
+        full = ".".join(table + parts)
+        out.setdefault(full, i)
+        rest = line[m.end():]
+        if "{" in rest:  # inline table: every inner key lives on this line
+            for k in re.findall(r'([A-Za-z0-9_\-]+|"[^"]*")\s*=', rest):
+                out.setdefault(f"{full}.{k.strip(chr(34))}", i)
+    return out
+
+
+class _Errors:
+    def __init__(self, path: str, lines: dict[str, int]):
+        self.path, self.lines, self.items = path, lines, []
+
+    def add(self, key: str, msg: str) -> None:
+        k = key
+        while k and k not in self.lines:  # fall back to the nearest enclosing key that has a line
+            k = k.rpartition(".")[0]
+        line = self.lines.get(k, 1)
+        where = f"{self.path} (--set {k})" if line == 0 else f"{self.path}:{line}"
+        self.items.append(f"{where}: {msg} (key `{key}`)")
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is Any:
+        return True
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is list or tp is list:
+        args = typing.get_args(tp)
+        return isinstance(value, list) and (not args or all(_type_ok(v, args[0]) for v in value))
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, tp)
+
+
+def _type_name(tp: Any) -> str:
+    return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _check_value(err: _Errors, key: str, value: Any, tp: Any, rkey: str | None = None) -> bool:
+    """Type, range and choice check; `rkey` names the RANGES/CHOICES entry when it differs from key."""
+    rkey = rkey or key
+    if not _type_ok(value, tp):
+        err.add(key, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+        return False
+    if rkey in RANGES and isinstance(value, (int, float)):
+        lo, hi = RANGES[rkey]
+        if not lo <= value <= hi:
+            err.add(key, f"value {value!r} out of range [{lo}, {hi}]")
+            return False
+    if rkey in CHOICES and value is not None and value not in CHOICES[rkey]:
+        err.add(key, f"value {value!r} not one of {list(CHOICES[rkey])}")
+        return False
+    return True
+
+
+def _section(err: _Errors, name: str, cls, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        err.add(name, f"section `{name}` must be a table")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for k, v in raw.items():
+        if k not in fields:
+            err.add(f"{name}.{k}", f"unknown key; section `{name}` accepts {', '.join(sorted(fields))}")
+        elif _check_value(err, f"{name}.{k}", v, hints[k]):
+            values[k] = v
+    missing = [f for f in fields.values() if f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING and f.name not in values]
+    for f in missing:
+        err.add(name, f"missing required key `{f.name}` in section `{name}`")
+    if missing:
+        return None
+    return cls(**values)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. train.lora_rank=8")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word is a string: --set base.model=/models/x
+    return [p.strip() for p in key.strip().split(".")], value
+
+
+def _apply_override(raw: dict, parts: list[str], value: Any) -> None:
+    node = raw
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise UserError(f"--set {'.'.join(parts)}: `{p}` is not a table")
+    node[parts[-1]] = value
+
+
+def parse_recipe(text: str, path: str = "<recipe>", overrides: list[str] | tuple = (),
+                 check_paths: bool = True) -> Recipe:
+    """Parse and validate recipe text; raise one UserError listing every problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        line = getattr(e, "lineno", None) or (re.search(r"line (\d+)", str(e)) or [None, 1])[1]
+        raise UserError(f"{path}:{line}: invalid TOML ({e})") from None
+    lines = key_lines(text)
+    for item in overrides:
+        parts, value = _parse_override(item)
+        _apply_override(raw, parts, value)
+        lines[".".join(parts)] = 0  # reported as line 0 = "from --set"
+    err = _Errors(path, lines)
+    known = set(SECTIONS) | {"mixes", "grid"}
+    for k in raw:
+        if k not in known:
+            err.add(k, f"unknown section `{k}`; known: {', '.join(sorted(known))}")
+    if "recipe" not in raw:
+        err.add("recipe", "missing section `recipe` (needs at least name = \"...\")")
+    sec = {n: _section(err, n, cls, raw.get(n, {})) if n in raw or n != "recipe" else None
+           for n, cls in SECTIONS.items()}
+    mixes = _mixes(err, raw.get("mixes", {}))
+    benches = _benchmarks(err, raw.get("eval", {}).get("benchmarks")) if sec["eval"] else []
+    if sec["eval"]:
+        sec["eval"] = dataclasses.replace(sec["eval"], benchmarks=benches)
+    grid = _grid(err, raw.get("grid", {}), mixes)
+    from ablate.sweep.recipe_checks import check_names, cross_field, grid_paths
+
+    check_names(err, sec, raw.get("mixes", {}))
+    if not err.items:
+        cross_field(err, sec, mixes, grid, benches)
+    if check_paths and not err.items:
+        _paths(err, sec, benches)
+        for key, value in grid_paths(grid):
+            if not Path(value).exists():
+                err.add(key, f"file {value} does not exist")
+    if err.items:
+        n = len(err.items)
+        raise UserError(f"{path}: {n} problem{'s' * (n > 1)}:\n  " + "\n  ".join(err.items))
+    return Recipe(path=str(path), mixes=mixes, grid=grid, **sec)
+
+
+def _mixes(err: _Errors, raw: Any) -> dict[str, dict[str, float]]:
+    if not isinstance(raw, dict):
+        err.add("mixes", "section `mixes` must be a table of name = { family = weight, ... }")
+        return {}
+    out = {}
+    for name, weights in raw.items():
+        key = f"mixes.{name}"
+        if not isinstance(weights, dict) or not weights:
+            err.add(key, "a mix is a non-empty inline table such as { order = 1, attribute = 1 }")
+            continue
+        ok = True
+        for fam, w in weights.items():
+            if fam not in FAMILIES + (GENERIC,):
+                err.add(f"{key}.{fam}", f"unknown task family `{fam}`; known: {list(FAMILIES) + [GENERIC]}")
+                ok = False
+            elif not _type_ok(w, float) or w < 0:
+                err.add(f"{key}.{fam}", f"weight must be a number >= 0, got {w!r}")
+                ok = False
+        if ok and GENERIC in weights and len(weights) > 1:
+            err.add(key, "`generic` is a control mix and cannot be combined with T3 families")
+            ok = False
+        if ok and sum(weights.values()) <= 0:
+            err.add(key, "weights sum to 0")
+            ok = False
+        if ok:
+            out[name] = {k: float(v) for k, v in weights.items()}
+    return out
+
+
+def _benchmarks(err: _Errors, raw: Any) -> list[BenchmarkSpec]:
+    if raw is None:
+        return [BenchmarkSpec(b) for b in EvalSection().benchmarks]
+    out = []
+    for i, b in enumerate(raw if isinstance(raw, list) else []):
+        if isinstance(b, str):
+            b = {"name": b}
+        if (not isinstance(b, dict) or set(b) - {"name", "path"} or not isinstance(b.get("name"), str)
+                or not isinstance(b.get("path", ""), str)):
+            err.add("eval.benchmarks", f"entry {i}: a benchmark is a name or {{ name = ..., path = ... }}")
+            continue
+        if b["name"] not in BENCHMARKS:
+            err.add("eval.benchmarks", f"unknown benchmark `{b['name']}`; known: {list(BENCHMARKS)}")
+        elif b["name"] in NEEDS_PATH and not b.get("path"):
+            err.add("eval.benchmarks", f"benchmark `{b['name']}` needs a path: {{ name = \"{b['name']}\", path = \"...\" }}")
+        else:
+            out.append(BenchmarkSpec(b["name"], b.get("path")))
+    if not out and not err.items:
+        err.add("eval.benchmarks", "no benchmarks")
+    return out
+
+
+def _grid(err: _Errors, raw: Any, mixes: dict) -> dict[str, list]:
+    out: dict[str, list] = {}
+    flat: dict[str, Any] = {}
+    for k, v in (raw.items() if isinstance(raw, dict) else []):
+        if k in GRID_SECTIONS and isinstance(v, dict):  # dotted keys: train.lora_rank = [...]
+            flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            flat[k] = v
+    for k, v in flat.items():
+        key = f"grid.{k}"
+        if not isinstance(v, list) or not v:
+            err.add(key, "a grid axis is a non-empty list of values")
+            continue
+        if len(set(map(repr, v))) != len(v):
+            err.add(key, "duplicate values on a grid axis")
+            continue
+        if k == "mix":
+            for m in v:
+                if not isinstance(m, str) or m not in mixes:
+                    err.add(key, f"unknown mix `{m}`; defined in section `mixes`: {', '.join(sorted(mixes)) or 'none'}")
+        elif k in ("volume", "seed"):
+            for x in v:
+                _check_value(err, key, x, int, rkey=k)
+        else:
+            sect, _, name = k.partition(".")
+            if sect not in GRID_SECTIONS or not name:
+                err.add(key, f"unknown grid axis; use mix, volume, seed or train.X / data.X / eval.X")
+                continue
+            cls = SECTIONS[sect]
+            hints = typing.get_type_hints(cls)
+            if name not in hints or (sect == "eval" and name == "benchmarks"):
+                err.add(key, f"section `{sect}` has no axis `{name}`")
+                continue
+            for x in v:
+                _check_value(err, key, x, hints[name], rkey=k)
+        out[k] = list(v)
+    out.setdefault("mix", [next(iter(mixes))] if mixes else [])
+    if not out["mix"]:
+        err.add("mixes", "define at least one mix in section `mixes`")
+    out.setdefault("volume", [])
+    if not out["volume"]:
+        err.add("grid.volume", "put at least one data volume on the grid, e.g. volume = [0, 1000]")
+    return out
+
+
+def _paths(err: _Errors, sec: dict, benches: list[BenchmarkSpec]) -> None:
+    data, base = sec["data"], sec["base"]
+    if data and data.corpus != "world" and not Path(data.corpus).exists():
+        err.add("data.corpus", f"corpus file {data.corpus} does not exist")
+    if data and data.replay and not Path(data.replay).exists():
+        err.add("data.replay", f"replay file {data.replay} does not exist")
+    if base and base.model not in ("tiny", "micro") and not Path(base.model).is_dir():
+        err.add("base.model", f"base model directory {base.model} does not exist (or use \"tiny\")")
+    for b in benches:
+        if b.path and not Path(b.path).exists():
+            err.add("eval.benchmarks", f"benchmark `{b.name}` path {b.path} does not exist")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple = (), check_paths: bool = True) -> Recipe:
+    """Read and validate a recipe file (see parse_recipe)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{p}: recipe not found") from None
+    except (UnicodeDecodeError, IsADirectoryError) as e:
+        raise UserError(f"{p}: cannot read recipe ({e})") from None
+    return parse_recipe(text, str(p), overrides, check_paths)
