@@ -23,7 +23,7 @@ from t3.util import (UserError, atomic_dir, atomic_write_text, canonical_json, f
                      read_json, stable_hash, write_json)
 
 __all__ = ["UserError", "atomic_dir", "atomic_write_text", "cache_root", "canonical_json", "content_sha256", "content_tree_hash",
-           "file_sha256", "iter_jsonl", "read_json", "stable_hash", "tree_hash", "write_json"]
+           "field_docs", "file_sha256", "iter_jsonl", "read_json", "stable_hash", "tree_hash", "write_json"]
 
 
 def tree_hash(root: str | Path, n: int = 16, exclude: tuple[str, ...] = ()) -> str:
@@ -43,6 +43,25 @@ def cache_root() -> Path:
     root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ablate"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def field_docs(cls) -> dict[str, str]:
+    """A dataclass's field docstrings (the string literal under each field), read from its source."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = {}
+    for prev, node in zip(body, body[1:]):
+        if (isinstance(prev, ast.AnnAssign) and isinstance(prev.target, ast.Name) and isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            docs[prev.target.id] = " ".join(node.value.value.split())
+    return docs
 
 
 def content_sha256(path: str | Path) -> str:

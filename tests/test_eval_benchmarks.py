@@ -154,3 +154,12 @@ def test_frames_decoded_uniformly_and_cached(bench_data):
     assert (a == b).all()
     with pytest.raises(VideoError, match="decode"):
         load_frames(bench_data / "videomme" / "data" / "vidC.mp4", frames=4, size=16)
+
+
+def test_one_frame_sampling_rule():
+    """Evaluation and the base's own checks sample frames with ablate.base.video.frame_indices."""
+    from ablate.base.video import frame_indices
+
+    assert frame_indices(8, 8) == list(range(8))  # the world's 8-frame videos: every frame
+    assert frame_indices(100, 4) == [0, 33, 66, 99]  # first and last included (LLaVA / LongVA linspace)
+    assert frame_indices(3, 5) == [0, 0, 1, 2, 2]

@@ -16,12 +16,18 @@ MC = ("A. left", "B. right", "C. up", "D. down")
     ("B", True, "matched"), ("B.", True, "matched"), ("(B)", True, "matched"), ("B)", True, "matched"),
     ("B. right", True, "matched"), ("  B. right\n", True, "matched"), ("right", True, "matched"),
     ("(B) right", True, "matched"), ("A", False, "matched"), ("A. left", False, "matched"),
-    ("I think it moves to the right", False, "unmatched"), ("", False, "unmatched"), ("E", False, "unmatched"),
-    ("B is the answer", False, "unmatched"),  # official rule: the whole reply must be the index
+    ("I think it moves to the right", True, "matched"), ("", False, "unmatched"), ("E", False, "unmatched"),
+    ("B is the answer", True, "matched"),  # judge-free fallbacks (tests/test_eval_scoring_tempcompass.py)
 ])
 def test_tempcompass_multi_choice(reply, correct, status):
     parsed, st, ok = score_reply("tempcompass-mc", reply, MC, "B. right")
     assert (ok, st) == (correct, status)
+
+
+@pytest.mark.parametrize("reply", ["I think it moves to the right", "B is the answer", "right", "(B) right"])
+def test_tempcompass_multi_choice_official_mode(reply):
+    # the official rules: reply == answer, a bare letter, an "X." / "X)" prefix; the rest goes to a judge
+    assert score_reply("tempcompass-mc", reply, MC, "B. right", mode="official") == (None, "unmatched", False)
 
 
 def test_tempcompass_caption_matching():

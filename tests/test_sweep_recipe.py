@@ -129,7 +129,9 @@ def test_plan_reads_runner_records(tmp_path):
     (tmp_path / "variants").mkdir()
     (tmp_path / "variants" / f"{v.id}.json").write_text('{"status": "done", "stages": {"train": "k1", "eval": "gone"}}')
     row = [x for x in plan_rows(r, tmp_path) if x["id"] == v.id][0]
-    assert row["cached_train"] is True and row["cached_eval"] is False and row["status"] == "done"
+    # a record without its jobs (an older runs dir) cannot show its keys are current: todo, not cached;
+    # recorded jobs are checked against the stage contract in tests/test_sweep_stage.py
+    assert row["cached_train"] is False and row["cached_eval"] is False and row["status"] == "done"
 
 
 def test_plan_and_validate_do_not_import_torch(tmp_path):

@@ -9,7 +9,9 @@ import pytest
 from fixtures_train import write_pool
 
 from ablate.core import UserError
-from ablate.train.stage import TrainOptions, _parse_mix
+import t3
+
+from ablate.train.stage import TrainOptions
 from ablate.train.data import select_examples
 
 
@@ -77,6 +79,6 @@ def test_options_are_validated():
                 {"max_steps": 1.5}, {"lora_dropout": 1.0}, {"target_modules": ()}, {"replay_ratio": -1}):
         with pytest.raises(UserError, match=f"train option `{next(iter(bad))}`"):
             TrainOptions(**bad)
-    assert _parse_mix("order=1,attribute=0.5") == {"order": 1.0, "attribute": 0.5}
-    with pytest.raises(UserError, match="FAMILY=WEIGHT"):
-        _parse_mix("order=x")
+    assert t3.parse_mix("order=1,attribute=0.5") == {"order": 1.0, "attribute": 0.5}  # `ablate train --mix`
+    with pytest.raises(UserError, match="weight of `order` is not a number"):
+        t3.parse_mix("order=x")

@@ -38,8 +38,12 @@ def build_tiny(steps: int | None = None, out: str | Path | None = None, config: 
 
 
 def resolve_base(spec: str | Path | BaseModel, build: bool = True) -> BaseModel:
-    """"tiny" / "micro" (embedded, built and cached on first use) or a local HF model directory."""
-    if isinstance(spec, BaseModel):
+    """"tiny" / "micro" (embedded, built and cached on first use) or a local HF model directory.
+
+    The one base resolver: training and evaluation both call it. A BaseModel (or any object with
+    `lm_dir` and `hash`, as tests pass) is returned as it is.
+    """
+    if isinstance(spec, BaseModel) or (hasattr(spec, "lm_dir") and hasattr(spec, "hash")):
         return spec
     if str(spec) in EMBEDDED:
         from ablate.base.pretrain import build as _build, build_key

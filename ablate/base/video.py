@@ -1,9 +1,11 @@
 """Read a video's frames for the base model: decord, uniformly spaced indices, uint8 [T,H,W,3].
 
-    from ablate.base.video import read_frames
+    from ablate.base.video import frame_indices, read_frames
     frames = read_frames("bench/videos/v0001.mp4", 8)
 
-Uniform sampling is the centre of each of `n` equal segments (the LLaVA / TempCompass convention).
+`frame_indices` is the one frame-sampling rule of the project (pretraining checks, `ablate base
+check` and evaluation, ablate.eval.video): n indices evenly spaced from the first frame to the last,
+np.linspace(0, total - 1, n) rounded (LLaVA / LongVA). With total == n it is every frame.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from ablate.core import UserError
 
 
 def frame_indices(total: int, n: int) -> list[int]:
-    """Centres of n equal segments of a total-frame video (repeats when total < n)."""
-    return [min(total - 1, int((i + 0.5) * total / n)) for i in range(n)]
+    """n indices evenly spaced over a total-frame video, first and last included (repeats when total < n)."""
+    return [int(i) for i in np.linspace(0, total - 1, n).round().astype(int)]
 
 
 def read_frames(path: str | Path, n: int) -> np.ndarray:

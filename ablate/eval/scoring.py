@@ -1,120 +1,100 @@
 """Rule-based scorers (no LLM judge) and score tables computed from predictions alone.
 
-    from ablate.eval.scoring import score_reply, rescore
+    from ablate.eval.scoring import score, score_reply, rescore, rescore_predictions
     parsed, status, correct = score_reply("tempcompass-mc", "(B) slower", ("A. faster", "B. slower"), "B. slower")
-    scores = rescore(pl.read_parquet("runs/eval/x/predictions.parquet"))
+    score("tempcompass-mc", "**B. slower**", ("A. faster", "B. slower"), "B. slower").rule   # 'fallback:markdown'
+    scores = rescore(pl.read_parquet("runs/eval/x/predictions.parquet"), mode="official")
 
-Scorers mirror the official rules:
-- tempcompass-mc: the reply (stripped) equals an option line, an option's sentence (also after a
-  "(X) " / "X. " prefix), or an option's letter ("B", "B.", "(B)", "B)"); compared with the answer line.
-- tempcompass-cm: caption matching, the same with "Caption A: ..." style lines (index before ": ").
-- yes_no: lowercase reply starts with "yes" or "no".
+Scorers (each returns the rule that matched, the `match_rule` column of predictions.parquet):
+- tempcompass-mc / tempcompass-cm / yes_no: ablate.eval.tempcompass_rules: the official TempCompass rules
+  ("official:exact", "official:letter", "official:prefix", "official:sentence", "official:index"), then,
+  unless mode="official", judge-free fallbacks ("fallback:normalized", "fallback:start",
+  "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:true-false").
 - videomme: official `extract_characters_regex`: drop answer phrases; a reply over 10 words with no
-  A-D letter is "unanswered"; else the first A-D letter anywhere.
-- mlvu: the letter before the first ")" (or a bare letter).
-- t3: a letter ("(C)", "C", "C.", "C)") or the option text itself, case-insensitive. For t3-text the
-  answer may hold several accepted strings separated by newlines.
+  A-D letter is "unanswered"; else the first A-D letter anywhere ("official:regex").
+- mlvu: the letter before the first ")" (or a bare letter) ("official:letter").
+- t3: a letter ("(C)", "C", "C.", "C)") or the option text itself, case-insensitive ("t3:exact",
+  "t3:letter", "t3:option"); unless mode="official", the same after markdown / a lead phrase. For
+  t3-text the answer may hold several accepted strings separated by newlines.
 match_status: matched | unmatched (counted wrong) | unanswered (Video-MME; wrong in the strict
 convention, left out in the official one) | error (no reply: the item or video failed).
-Each scorer has a version; predictions record it and `rescore` always recomputes with the current one.
+Scoring modes: "ablate" (default) and "official" (the benchmarks' own rules only, unmatched = wrong,
+as TempCompass's scripts with --disable_llm). Each scorer has a version; predictions record it and the
+mode, and `rescore` / `rescore_predictions` always recompute with the current ones.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from typing import NamedTuple
 
-SCORERS_VERSION = {"tempcompass-mc": 1, "tempcompass-cm": 1, "yes_no": 1, "videomme": 1, "mlvu": 1, "t3": 1}
-LETTERS = "ABCDEFGHIJ"
+from ablate.eval import tempcompass_rules as tc
+from t3.layout import LETTERS  # option letters, defined once (T3 writes them, scorers read them)
+
+SCORERS_VERSION = {"tempcompass-mc": 2, "tempcompass-cm": 2, "yes_no": 2, "videomme": 2, "mlvu": 2, "t3": 2}
+SCORING_MODES = ("ablate", "official")  # official: the benchmarks' own rules only, unmatched = wrong
 _LETTER = re.compile(r"^\(?([A-J])\)?[.:)]?$")
 _PREFIX = re.compile(r"^\(?([A-J])[.:)]\)?\s+(.+)$|^\(([A-J])\)\s*(.+)$")
+
+
+class Scored(NamedTuple):
+    parsed: str | None
+    status: str  # matched | unmatched | unanswered | error
+    correct: bool
+    rule: str  # match_rule: "official:exact", "fallback:markdown", ..., "unmatched", "error"
 
 
 def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s.strip()).rstrip(".").strip().lower()
 
 
-def _split_option(line: str) -> tuple[str, str]:
-    """'C. slower' / 'Caption B: x' / '(A) x' -> (index, sentence)."""
-    line = line.strip()
-    if ": " in line:
-        ind, sent = line.split(": ", 1)
-        return ind.strip(), sent.strip()
-    m = re.match(r"^\(?([A-J0-9])[.)]\)?\s*(.*)$", line)
-    if m:
-        return m.group(1), m.group(2).strip()
-    return "", line
+def _from_match(m: tc.Match) -> Scored:
+    return Scored(m.parsed, "matched" if m.parsed is not None else "unmatched", m.correct, m.rule)
 
 
-def _index_key(ind: str) -> str:
-    """'Caption A' -> 'a', 'Option 1' -> '1', 'B' -> 'b', '(C)' -> 'c'."""
-    return ind.strip().strip("()").split()[-1].lower() if ind.strip() else ""
-
-
-def _tempcompass(reply: str, options: tuple[str, ...], answer: str) -> tuple[str | None, str, bool]:
-    r = reply.strip()
-    if not options:
-        return None, "unmatched", False
-    pairs = [_split_option(o) for o in options]
-    pred = None
-    for k, o in enumerate(options):  # exact line
-        if _norm(r) == _norm(o):
-            pred = k
-    if pred is None:
-        m = _PREFIX.match(r)
-        body = (m.group(2) or m.group(4)) if m else None
-        for k, (_, sent) in enumerate(pairs):
-            if _norm(r) == _norm(sent) or (body is not None and _norm(body) == _norm(sent)):
-                pred = k
-    if pred is None:  # the whole reply is an index: "B", "B.", "(B)", "Caption B", "1" (never a first word)
-        c = re.sub(r"^(caption|sentence|option)\s*", "", r.rstrip(".:)").strip("(").lower())
-        for k, (ind, _) in enumerate(pairs):
-            if c and c == _index_key(ind):
-                pred = k
-    if pred is None:
-        return None, "unmatched", False
-    gold = next((k for k, o in enumerate(options) if _norm(o) == _norm(answer)), None)
-    if gold is None:  # answer given as a bare index / sentence
-        gold = next((k for k, (ind, sent) in enumerate(pairs)
-                     if _index_key(ind) == _index_key(_split_option(answer)[0] or answer) or _norm(sent) == _norm(answer)), None)
-    return options[pred], "matched", pred == gold
-
-
-def _yes_no(reply: str, answer: str) -> tuple[str | None, str, bool]:
-    r = reply.strip().lower()
-    parsed = "yes" if r.startswith("yes") else "no" if r.startswith("no") else None
-    if parsed is None:
-        return None, "unmatched", False
-    return parsed, "matched", parsed == answer.strip().lower()
+def _videomme(reply: str, answer: str) -> Scored:
+    s = reply.strip()
+    for p in _VMME_PREFIXES:
+        s = s.replace(p, "")
+    if len(s.split()) > 10 and not re.search("[ABCD]", s):
+        return Scored(None, "unanswered", False, "unmatched")
+    m = re.search("[ABCD]", s)
+    if m is None:
+        return Scored(None, "unanswered", False, "unmatched")
+    return Scored(m.group(0), "matched", m.group(0) == answer.strip()[:1], "official:regex")
 
 
 _VMME_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer", "The best option is",
                   "The correct option is", "Best answer:", "Best option:", "Answer:", "Option:")
 
 
-def _videomme(reply: str, answer: str) -> tuple[str | None, str, bool]:
-    s = reply.strip()
-    for p in _VMME_PREFIXES:
-        s = s.replace(p, "")
-    if len(s.split()) > 10 and not re.search("[ABCD]", s):
-        return None, "unanswered", False
-    m = re.search("[ABCD]", s)
-    if m is None:
-        return None, "unanswered", False
-    return m.group(0), "matched", m.group(0) == answer.strip()[:1]
-
-
-def _mlvu(reply: str, answer: str) -> tuple[str | None, str, bool]:
+def _mlvu(reply: str, answer: str) -> Scored:
     s = reply.strip()
     head = s.split(")")[0].strip().lstrip("(").strip() if ")" in s else s.rstrip(".").strip()
     if len(head) == 1 and head.upper() in LETTERS:
-        return head.upper(), "matched", head.upper() == answer.strip()[:1].upper()
-    return None, "unmatched", False
+        return Scored(head.upper(), "matched", head.upper() == answer.strip()[:1].upper(), "official:letter")
+    return Scored(None, "unmatched", False, "unmatched")
 
 
-def _t3(reply: str, options: tuple[str, ...], answer: str) -> tuple[str | None, str, bool]:
+def _t3_rules(r: str, options: tuple[str, ...], accepted: list[str], gold_letters: set[str]) -> tuple[str, bool, str] | None:
+    """T3's own rules on a stripped reply: an accepted string, a letter on the first line, an option's text."""
+    if any(_norm(r) == _norm(a) for a in accepted):
+        return r, True, "t3:exact"
+    first = r.split("\n")[0].strip()
+    m = _LETTER.match(first) or _PREFIX.match(first)  # not a bare first word: "A red circle" is no letter
+    if m:
+        letter = next(g for g in m.groups() if g and len(g) == 1)
+        if not options or LETTERS.index(letter) < len(options):
+            return letter, letter in gold_letters, "t3:letter"
+    for k, o in enumerate(options):
+        if _norm(first) == _norm(o):
+            return LETTERS[k], LETTERS[k] in gold_letters, "t3:option"
+    return None
+
+
+def _t3(reply: str, options: tuple[str, ...], answer: str, official: bool) -> Scored:
     accepted = [a for a in answer.split("\n") if a.strip()]
-    r = reply.strip()
     gold_letters = set()
     for a in accepted:
         m = _LETTER.match(a.strip()) or _PREFIX.match(a.strip())
@@ -122,36 +102,52 @@ def _t3(reply: str, options: tuple[str, ...], answer: str) -> tuple[str | None, 
             gold_letters.add(next(g for g in m.groups() if g and len(g) == 1))
         elif a.strip() and options:
             gold_letters.update(LETTERS[k] for k, o in enumerate(options) if _norm(o) == _norm(a))
-    if any(_norm(r) == _norm(a) for a in accepted):
-        return r, "matched", True
-    first = r.split("\n")[0].strip()
-    m = _LETTER.match(first) or _PREFIX.match(first)  # not a bare first word: "A red circle" is no letter
-    if m:
-        letter = next(g for g in m.groups() if g and len(g) == 1)
-        if not options or LETTERS.index(letter) < len(options):
-            return letter, "matched", letter in gold_letters
-    for k, o in enumerate(options):
-        if _norm(first) == _norm(o):
-            return LETTERS[k], "matched", LETTERS[k] in gold_letters
-    return None, "unmatched", False
+    r = reply.strip()
+    got = _t3_rules(r, options, accepted, gold_letters)
+    if got is None and not official:  # the reply shapes real models add around T3's own forms
+        t1 = tc.strip_markdown(r)
+        t2 = tc.drop_lead(t1)
+        for text, rule in ((t1, "fallback:markdown"), (t2, "fallback:lead-phrase")):
+            if text != r and not tc.is_refusal(text) and (hit := _t3_rules(text, options, accepted, gold_letters)):
+                got = (hit[0], hit[1], rule)
+                break
+    if got is None:
+        return Scored(None, "unmatched", False, "unmatched")
+    return Scored(got[0], "matched", got[1], got[2])
 
 
-def score_reply(scorer: str, reply: str | None, options: tuple[str, ...] | list[str], answer: str) -> tuple[str | None, str, bool]:
-    """(parsed answer, match_status, correct) for one reply; reply None means the item errored."""
+def score(scorer: str, reply: str | None, options: tuple[str, ...] | list[str], answer: str,
+          mode: str = "ablate") -> Scored:
+    """Scored(parsed, status, correct, rule) for one reply; reply None means the item errored.
+
+    mode "official": the benchmarks' own rules only (TempCompass as its scripts with --disable_llm);
+    "ablate": those first, then the judge-free fallbacks of ablate.eval.tempcompass_rules.
+    """
+    if mode not in SCORING_MODES:
+        raise KeyError(f"unknown scoring mode {mode!r}; choose from {list(SCORING_MODES)}")
     if reply is None:
-        return None, "error", False
+        return Scored(None, "error", False, "error")
     options = tuple(options or ())
-    if scorer in ("tempcompass-mc", "tempcompass-cm"):
-        return _tempcompass(reply, options, answer)
+    official = mode == "official"
+    if scorer == "tempcompass-mc":
+        return _from_match(tc.match_choice(reply, options, answer, "multi-choice", official))
+    if scorer == "tempcompass-cm":
+        return _from_match(tc.match_choice(reply, options, answer, "caption_matching", official))
     if scorer == "yes_no":
-        return _yes_no(reply, answer)
+        return _from_match(tc.match_yes_no(reply, answer, official))
     if scorer == "videomme":
         return _videomme(reply, answer)
     if scorer == "mlvu":
         return _mlvu(reply, answer)
     if scorer == "t3":
-        return _t3(reply, options, answer)
+        return _t3(reply, options, answer, official)
     raise KeyError(f"unknown scorer {scorer!r}")
+
+
+def score_reply(scorer: str, reply: str | None, options: tuple[str, ...] | list[str], answer: str,
+                mode: str = "ablate") -> tuple[str | None, str, bool]:
+    """(parsed answer, match_status, correct) for one reply (see `score` for the rule that matched)."""
+    return score(scorer, reply, options, answer, mode)[:3]
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -220,14 +216,35 @@ def scores_from_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def rescore(predictions):
+def rescore_predictions(predictions, mode: str | None = "ablate"):
+    """The predictions DataFrame with parsed / match_status / correct / match_rule / scorer_version /
+    scoring recomputed from the stored replies (no inference). mode None: each row's own `scoring`
+    ("ablate" where the column is missing or empty)."""
+    import polars as pl
+
+    out = {c: [] for c in ("parsed", "match_status", "correct", "match_rule", "scorer_version", "scoring")}
+    cols = ["reply", "options", "answer", "scorer", "error"] + (["scoring"] if "scoring" in predictions.columns else [])
+    for r in predictions.select(cols).iter_rows(named=True):
+        reply = None if r.get("error") else r["reply"]
+        m = mode or r.get("scoring") or "ablate"
+        s = score(r["scorer"], reply, tuple(r["options"] or ()), r["answer"], m)
+        for c, v in zip(("parsed", "match_status", "correct", "match_rule"), s[:2] + (s.correct, s.rule)):
+            out[c].append(v)
+        out["scorer_version"].append(SCORERS_VERSION[r["scorer"]])
+        out["scoring"].append(m)
+    types = {"parsed": pl.String, "match_status": pl.String, "correct": pl.Boolean, "match_rule": pl.String,
+             "scorer_version": pl.Int64, "scoring": pl.String}
+    return predictions.with_columns(*(pl.Series(c, v, dtype=types[c]) for c, v in out.items()))
+
+
+def rescore(predictions, mode: str = "ablate"):
     """Scores DataFrame from a predictions DataFrame, re-parsing every reply with the current scorers."""
     import polars as pl
 
     rows = []
     for r in predictions.iter_rows(named=True):
         reply = None if r.get("error") else r["reply"]
-        parsed, status, correct = score_reply(r["scorer"], reply, tuple(r["options"] or ()), r["answer"])
+        parsed, status, correct = score_reply(r["scorer"], reply, tuple(r["options"] or ()), r["answer"], mode)
         rows.append({**r, "parsed": parsed, "match_status": status, "correct": correct})
     return pl.DataFrame(scores_from_rows(rows), schema=_SCHEMA())
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ablate.eval.benchmarks import PROMPT_VERSION, BenchSpec, Item, load_items
+from ablate.eval.benchmarks import PROMPT_VERSION, REGISTRY, BenchSpec, Item, load_items
 from ablate.core import UserError, cache_root, stable_hash, write_json
 from ablate.eval.engines.base import Request, SamplingParams, adapter_sha256
-from ablate.eval.scoring import SCORERS_VERSION, score_reply, scores_from_rows
+from ablate.eval.scoring import SCORERS_VERSION, SCORING_MODES, score, scores_from_rows
 from ablate.eval.video import VideoError, resolve_video, video_hash
 
 EVAL_VERSION = 1  # bump when request construction (video prompt layout, chat template use) changes
@@ -36,23 +36,14 @@ CHUNK = 1024  # requests per engine call: big enough to keep vLLM's batch full, 
 EMBED_BUDGET = 1 << 30  # bytes of video prompt embeddings held at once (one chunk)
 
 PRED_COLUMNS = ["variant", "adapter_sha256", "benchmark", "item_id", "modality", "task", "aspect", "sub_dim", "reply",
-                "parsed", "match_status", "correct", "prompt_tokens", "gen_tokens", "latency_s", "error",
-                "answer", "options", "scorer", "scorer_version", "cached"]
+                "parsed", "match_status", "match_rule", "correct", "prompt_tokens", "gen_tokens", "latency_s", "error",
+                "answer", "options", "scorer", "scorer_version", "scoring", "cached"]
 
 
 def _warn(msg: str) -> None:
     import sys
 
     print(f"warning: {msg}", file=sys.stderr, flush=True)
-
-
-def as_base(base):
-    """A BaseModel-like object (root, lm_dir, full_dir, hash, kind) for "tiny", a dir, or a BaseModel."""
-    if hasattr(base, "lm_dir") and hasattr(base, "hash"):
-        return base
-    from ablate.base import resolve_base
-
-    return resolve_base(str(base))
 
 
 class GenCache:
@@ -145,8 +136,11 @@ def _key(base_hash: str, sha: str, p: _Prepared, frames: int, sampling: Sampling
 
 def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec], out: str | Path,
              engine: str = "vllm", frames: int = 8, max_tokens: int = 24, progress_cb: Callable | None = None,
-             sampling: SamplingParams | None = None, show_progress: bool = True) -> Path:
+             sampling: SamplingParams | None = None, show_progress: bool = True, scoring: str = "ablate") -> Path:
     """Evaluate every variant on every benchmark; write predictions/scores Parquet into `out`.
+
+    scoring: "ablate" (official rules, then judge-free fallbacks) or "official" (official rules only);
+    recorded in every prediction row and in eval.json.
 
     progress_cb(benchmark, done, total, info) is called after each engine chunk, with done/total counted
     over all benchmarks x variants of this call (for the sweep's live table); info has hits, requests_per_s.
@@ -158,7 +152,11 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
     out = Path(out)
     if not adapters:
         raise UserError("evaluate: no variants given (adapters is empty)")
-    base = as_base(base)
+    if scoring not in SCORING_MODES:
+        raise UserError(f"evaluate: scoring {scoring!r} is not one of {list(SCORING_MODES)}")
+    from ablate.base import resolve_base
+
+    base = resolve_base(base)
     sampling = sampling or SamplingParams(max_tokens=max_tokens)
     shas = {v: adapter_sha256(Path(p) if p is not None else None) for v, p in adapters.items()}
     tokenizer = AutoTokenizer.from_pretrained(base.lm_dir)
@@ -169,7 +167,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
         if state["engine"] is None:
             from ablate.eval.engines import load_engine
 
-            video = any(b.name in {"world-video", "tempcompass", "videomme", "mlvu"} for b in benchmarks)
+            video = any(REGISTRY[b.name].modality == "video" for b in benchmarks)
             state["engine"] = load_engine(engine, base.lm_dir, {v: (Path(p) if p else None) for v, p in adapters.items()},
                                           prompt_embeds=video)
         return state["engine"]
@@ -246,7 +244,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
                     if progress_cb:
                         progress_cb(spec.name, grand_done, grand_total, {"hits": len(hits), "requests_per_s": rate})
             for v, p, k in work:
-                rows.append(_row(v, shas[v], p, hits.get(k) or results.get(k), k in hits))
+                rows.append(_row(v, shas[v], p, hits.get(k) or results.get(k), k in hits, scoring))
     finally:
         if state["engine"] is not None:
             state["engine"].close()
@@ -255,7 +253,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
                                      "adapters": {v: {"path": str(p) if p else None, "sha256": shas[v]} for v, p in adapters.items()},
                                      "benchmarks": [{"name": b.name, "path": str(b.path) if b.path else None, "options": b.options} for b in benchmarks],
                                      "engine": engine, "frames": frames, "sampling": sampling.key(),
-                                     "scorers": SCORERS_VERSION, "prompt_version": PROMPT_VERSION})
+                                     "scorers": SCORERS_VERSION, "scoring": scoring, "prompt_version": PROMPT_VERSION})
 
 
 def work_item_major(work: list) -> list:
@@ -270,19 +268,19 @@ def _lane(adapters: dict, v: str) -> str | None:
     return v if adapters[v] is not None else None
 
 
-def _row(variant: str, sha: str, p: _Prepared, gen: dict | None, cached: bool) -> dict:
+def _row(variant: str, sha: str, p: _Prepared, gen: dict | None, cached: bool, scoring: str = "ablate") -> dict:
     it = p.item
     err = p.error if p.error is not None else (None if gen is not None else "no generation")
     reply = gen["reply"] if gen is not None and err is None else None
-    parsed, status, correct = score_reply(it.scorer, reply, it.options, it.answer)
+    parsed, status, correct, rule = score(it.scorer, reply, it.options, it.answer, scoring)
     return {"variant": variant, "adapter_sha256": sha, "benchmark": it.benchmark, "item_id": it.item_id,
             "modality": it.modality, "task": it.task, "aspect": it.aspect, "sub_dim": it.sub_dim, "reply": reply,
-            "parsed": parsed, "match_status": status, "correct": correct,
+            "parsed": parsed, "match_status": status, "match_rule": rule, "correct": correct,
             "prompt_tokens": gen["prompt_tokens"] if reply is not None else None,
             "gen_tokens": gen["gen_tokens"] if reply is not None else None,
             "latency_s": gen["latency_s"] if reply is not None else None, "error": err, "answer": it.answer,
             "options": list(it.options), "scorer": it.scorer, "scorer_version": SCORERS_VERSION[it.scorer],
-            "cached": bool(cached and reply is not None)}
+            "scoring": scoring, "cached": bool(cached and reply is not None)}
 
 
 def _pred_schema():
@@ -310,11 +308,14 @@ def write_outputs(out: Path, rows: list[dict], manifest: dict) -> Path:
     return out
 
 
-def rescore_dir(d: str | Path) -> Path:
-    """Recompute out/scores.parquet from out/predictions.parquet with the current scorers (no inference)."""
+def rescore_dir(d: str | Path, scoring: str | None = None) -> Path:
+    """Recompute out/predictions.parquet (parsed, match_status, correct, match_rule, scorer_version,
+    scoring) and out/scores.parquet from the stored replies with the current scorers (no inference).
+
+    scoring None keeps the mode the predictions were scored with ("ablate" for older outputs)."""
     import polars as pl
 
-    from ablate.eval.scoring import rescore
+    from ablate.eval.scoring import _SCHEMA, rescore_predictions
 
     d = Path(d)
     f = d / "predictions.parquet"
@@ -327,10 +328,25 @@ def rescore_dir(d: str | Path) -> Path:
     missing = [c for c in ("variant", "benchmark", "reply", "answer", "options", "scorer", "error") if c not in preds.columns]
     if missing:
         raise UserError(f"{f}: missing column(s) {', '.join(missing)}")
-    scores = rescore(preds)
-    tmp = d / ".scores.parquet.tmp"
-    scores.write_parquet(tmp)
-    tmp.replace(d / "scores.parquet")
+    if scoring is None:
+        modes = preds["scoring"].drop_nulls().unique().to_list() if "scoring" in preds.columns else []
+        scoring = modes[0] if len(modes) == 1 else "ablate"
+    if scoring not in SCORING_MODES:
+        raise UserError(f"--scoring {scoring!r}: choose from {list(SCORING_MODES)}")
+    preds = rescore_predictions(preds, scoring)
+    preds = preds.select([c for c in PRED_COLUMNS if c in preds.columns] + [c for c in preds.columns if c not in PRED_COLUMNS])
+    scores = pl.DataFrame(scores_from_rows(preds.to_dicts()), schema=_SCHEMA())
+    for name, df in (("predictions.parquet", preds), ("scores.parquet", scores)):
+        tmp = d / f".{name}.tmp"
+        df.write_parquet(tmp)
+        tmp.replace(d / name)
+    m = d / "eval.json"
+    if m.is_file():
+        import json as _json
+
+        manifest = _json.loads(m.read_text())
+        manifest.update(scorers=SCORERS_VERSION, scoring=scoring)
+        write_json(m, manifest)
     return d / "scores.parquet"
 
 
@@ -384,20 +400,30 @@ def _print_scores(scores_path: Path) -> None:
         t.add_row(r["variant"], r["benchmark"], r["aspect"], str(r["n"]), f"{100 * r['accuracy']:.1f}",
                   f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}", str(r["n_error"]), str(r["n_unmatched"]))
     console.print(t)
+    pred = scores_path.parent / "predictions.parquet"
+    if pred.is_file():
+        p = pl.read_parquet(pred)
+        if "match_rule" in p.columns:
+            counts = (p.group_by("variant", "benchmark", "match_rule").len().sort("variant", "benchmark", "match_rule"))
+            t = Table("variant", "benchmark", "match rule", "replies",
+                      title=f"match rules (scoring: {', '.join(p['scoring'].unique().to_list()) if 'scoring' in p.columns else '?'})")
+            for r in counts.iter_rows(named=True):
+                t.add_row(r["variant"], r["benchmark"], r["match_rule"] or "-", str(r["len"]))
+            console.print(t)
 
 
 def _cmd_eval(args) -> int:
     specs = _parse_bench(args.bench, args.opt, args.limit)
     adapters = _parse_adapters(args.adapter, args.with_base)
     out = evaluate(args.base, adapters, specs, Path(args.out), engine=args.engine, frames=args.frames,
-                   max_tokens=args.max_tokens)
+                   max_tokens=args.max_tokens, scoring=args.scoring)
     _print_scores(out / "scores.parquet")
     print(f"wrote {out}/predictions.parquet, {out}/scores.parquet")
     return 0
 
 
 def _cmd_rescore(args) -> int:
-    path = rescore_dir(args.dir)
+    path = rescore_dir(args.dir, args.scoring)
     _print_scores(path)
     print(f"wrote {path}")
     return 0
@@ -429,9 +455,13 @@ def add_cli(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--engine", default="vllm", choices=["vllm", "hf"])
     p.add_argument("--out", required=True, help="output dir for predictions.parquet and scores.parquet")
+    p.add_argument("--scoring", default="ablate", choices=SCORING_MODES,
+                   help="ablate: official rules, then judge-free fallbacks; official: official rules only")
     p.set_defaults(func=_cmd_eval)
-    r = sub.add_parser("rescore", help="recompute scores.parquet from predictions.parquet (no inference)")
+    r = sub.add_parser("rescore", help="recompute predictions' scores and scores.parquet from the replies (no inference)")
     r.add_argument("dir")
+    r.add_argument("--scoring", default=None, choices=SCORING_MODES,
+                   help="scoring mode (default: the one the predictions were scored with)")
     r.set_defaults(func=_cmd_rescore)
     bench = sub.choices.get("bench")
     if bench is None:

@@ -4,8 +4,8 @@
     path = resolve_video("data/TempCompass", "videos/abc.mp4")   # VideoError if it escapes the root
     frames = load_frames(path, frames=8, size=64)                  # uint8 [8, 64, 64, 3], cached
 
-Decoding uses decord with uniform sampling (np.linspace over the whole video, the LLaVA/LongVA
-rule) and resizes to the base model's frame size. Frames are cached on disk per (video content
+Decoding uses decord with uniform sampling (ablate.base.video.frame_indices: np.linspace over the
+whole video, the LLaVA/LongVA rule) and resizes to the base model's frame size. Frames are cached on disk per (video content
 hash, frames, size) and visual features per (base hash, that key): LoRA only changes the LM, so
 every adapter shares them. Keys use the file's bytes, never its path.
 """
@@ -59,13 +59,14 @@ def _decode(path: Path, frames: int, size: int) -> np.ndarray:
     import decord
     import numpy as np
 
+    from ablate.base.video import frame_indices  # the one sampling rule
+
     try:
         vr = decord.VideoReader(str(path), num_threads=1)
         n = len(vr)
         if n == 0:
             raise VideoError(f"video {path.name} has no frames")
-        idx = np.linspace(0, n - 1, frames).round().astype(int)
-        arr = vr.get_batch(list(idx)).asnumpy()
+        arr = vr.get_batch(frame_indices(n, frames)).asnumpy()
     except VideoError:
         raise
     except Exception as e:  # noqa: BLE001 (decord raises DECORDError / RuntimeError for bad files)

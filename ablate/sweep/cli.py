@@ -62,7 +62,7 @@ def _sweep(args) -> int:
 def _report(args) -> int:
     from ablate.sweep.report import rebuild
 
-    for p in rebuild(args.target, args.runs_dir, args.reports_dir):
+    for p in rebuild(args.target, args.runs_dir, args.reports_dir, scoring=args.scoring):
         print(f"report: {p}")
     return 0
 
@@ -92,4 +92,7 @@ def add_cli(sub) -> None:
     p.add_argument("target", help="a recipe .toml, a runs/sweeps/<name> dir, or a runs dir")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--reports-dir", default="reports")
+    p.add_argument("--scoring", default=None, choices=["ablate", "official"],
+                   help="rescore every reply in this mode (default: the mode the predictions were scored with); "
+                        "the report says which; use another --reports-dir to keep both")
     p.set_defaults(func=_report)

@@ -26,8 +26,8 @@ from pathlib import Path
 from ablate import __version__
 from ablate.core import stable_hash
 from ablate.sweep.recipe import DataSection, EvalSection, Recipe, TrainSection
+from ablate.sweep.stage import ORDER, STAGES, job_from_json
 
-STAGES = ("synth", "train", "eval")
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,14 @@ class Variant:
     @property
     def eval_key(self) -> dict:
         """Evaluation settings; variants sharing them are evaluated in one engine call."""
-        return {"frames": self.eval.frames, "max_tokens": self.eval.max_tokens, "engine": self.eval.engine}
+        return {"frames": self.eval.frames, "max_tokens": self.eval.max_tokens, "engine": self.eval.engine,
+                "scoring": self.eval.scoring}
+
+
+def _eval_ident(ev: EvalSection):
+    """The eval section as it enters a variant id: the default scoring is left out, so the ids of
+    recipes written before `eval.scoring` existed stay the same (the eval dir key always has it)."""
+    return ev if ev.scoring != "ablate" else {k: v for k, v in dataclasses.asdict(ev).items() if k != "scoring"}
 
 
 def _replace(section, values: dict):
@@ -80,14 +87,14 @@ def expand(recipe: Recipe) -> list[Variant]:
         mix = cell["mix"]
         if volume == 0:
             eval_axes = {f"eval.{k}": v for k, v in per["eval"].items()}
-            ident = {"base": recipe.base.model, "world": recipe.world, "eval": ev, "version": __version__}
+            ident = {"base": recipe.base.model, "world": recipe.world, "eval": _eval_ident(ev), "version": __version__}
             label = "base" + "".join(f" {k}={v}" for k, v in eval_axes.items())
             v = Variant(stable_hash(ident, 12), label, {"volume": 0, **eval_axes}, None, None, 0, seed,
                         data, train, ev)
         else:
             weights = recipe.mixes[mix]
             ident = {"base": recipe.base.model, "world": recipe.world, "data": data, "mix": weights, "volume": volume,
-                     "seed": seed, "train": train, "eval": ev, "version": __version__}
+                     "seed": seed, "train": train, "eval": _eval_ident(ev), "version": __version__}
             extra = "".join(f" {k}={cell[k]}" for k in axes
                             if k not in ("mix", "volume") and len(recipe.grid[k]) > 1)
             label = f"{mix}/v{volume}{extra}"
@@ -106,12 +113,21 @@ def variant_record(runs_dir: str | Path, vid: str) -> dict | None:
 
 
 def cached_stages(runs_dir: str | Path, vid: str) -> dict[str, bool]:
-    """Stage -> whether its recorded output directory still exists under runs_dir."""
+    """Stage -> whether the runner would skip it now (its recorded job still has the recorded key, that
+    directory is done, and so is every stage before it)."""
     rec = variant_record(runs_dir, vid) or {}
-    out = {}
-    for stage in STAGES:
+    out, before = {}, True
+    for stage in ORDER:
         key = (rec.get("stages") or {}).get(stage)
-        out[stage] = bool(key) and (Path(runs_dir) / stage / key).is_dir()
+        job = (rec.get("jobs") or {}).get(stage)
+        ok = False
+        if key and job and before:
+            try:
+                ok = STAGES[stage].key(job_from_json(job)) == key and STAGES[stage].is_done(Path(runs_dir) / stage / key)
+            except Exception:  # noqa: BLE001 - an input that is gone or unreadable: the stage must run
+                ok = False
+        out[stage] = ok
+        before = ok if (key or stage == "eval") else before  # the base variant has no synth/train
     return out
 
 
@@ -139,7 +155,7 @@ def print_plan(recipe: Recipe, runs_dir: str | Path) -> list[dict]:
     mark = {True: "cached", False: "todo", None: "-"}
     cols = ("id", "variant", "mix", "volume", "seed", "synth", "train", "eval", "status")
     cells = [[r["id"], r["label"], r["mix"], str(r["volume"]), str(r["seed"]),
-              *(mark[r[f"cached_{s}"]] for s in STAGES), r["status"]] for r in rows]
+              *(mark[r[f"cached_{s}"]] for s in ORDER), r["status"]] for r in rows]
     title = f"{recipe.name}: {len(rows)} variants (runs dir {runs_dir})"
     if is_tty():
         table = Table(title=title)

@@ -23,18 +23,19 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ablate.core import UserError
+import t3
 
-FAMILIES = ("order", "attribute", "referring", "grounding")
+from ablate.core import UserError
+from ablate.eval.benchmarks import REGISTRY
+from ablate.sweep.schema import Errors as _Errors, check_value, key_lines, type_ok as _type_ok
+
+FAMILIES = tuple(t3.FAMILIES)  # the four T3 task families, defined once in t3.families
 GENERIC = "generic"  # pseudo-family: plain caption-description text, the HotpotQA-style control
-BENCHMARKS = ("t3-probe", "world-video", "world-text", "tempcompass", "videomme", "mlvu", "t3-text")
-NEEDS_PATH = ("tempcompass", "videomme", "mlvu", "t3-text")
 BUILTIN_AXES = ("mix", "volume", "seed")
 
 
@@ -94,50 +95,32 @@ class DataSection:
     """Optional chat data (JSONL/Parquet with `messages`) mixed in at train.replay_ratio."""
 
 
-@dataclass(frozen=True)
-class TrainSection:
-    """LoRA training options; unset (None) means ablate.train.TrainOptions' own default."""
+def _train_section() -> type:
+    """[train]: one optional field per ablate.train.TrainOptions field (same name, type, docstring);
+    unset (None) means TrainOptions' own default (`seed`: the variant's seed). A new TrainOptions
+    field appears here, in validation and as an `ablate train` flag without any edit."""
+    from ablate.core import field_docs
+    from ablate.train.stage import TrainOptions
 
-    lora_rank: int | None = None
-    """LoRA rank r."""
-    lora_alpha: float | None = None
-    """LoRA alpha (scale = alpha / r)."""
-    lora_dropout: float | None = None
-    """Dropout on the LoRA branch."""
-    target_modules: list[str] | None = None
-    """LM module names to adapt (never vision tower / projector)."""
-    learning_rate: float | None = None
-    """Peak learning rate."""
-    lr_scheduler: str | None = None
-    """Schedule name as in transformers (cosine, linear, constant ...)."""
-    warmup_ratio: float | None = None
-    """Fraction of steps spent warming up."""
-    epochs: float | None = None
-    """Passes over the selected rows."""
-    max_steps: int | None = None
-    """Stop after this many optimizer steps (overrides epochs when > 0)."""
-    batch_size: int | None = None
-    """Per-device batch size."""
-    grad_accum: int | None = None
-    """Gradient accumulation steps."""
-    max_length: int | None = None
-    """Maximum tokens per training sequence."""
-    packing: bool | None = None
-    """Pack / padding-free batching where TRL supports it."""
-    padding_free: bool | None = None
-    """Padding-free batching (flattened sequences) where TRL supports it."""
-    weight_decay: float | None = None
-    """AdamW weight decay."""
-    max_grad_norm: float | None = None
-    """Gradient clipping norm."""
-    replay_ratio: float | None = None
-    """Replay rows per T3 row (needs data.replay)."""
+    hints, docs = typing.get_type_hints(TrainOptions), field_docs(TrainOptions)
+    fields = []
+    for f in dataclasses.fields(TrainOptions):
+        tp = hints[f.name]
+        if typing.get_origin(tp) is tuple:  # TOML has arrays, not tuples
+            tp = list[typing.get_args(tp)[0]]
+        fields.append((f.name, tp | None, field(default=None, metadata={"doc": docs.get(f.name, "")})))
+    cls = dataclasses.make_dataclass("TrainSection", fields, frozen=True)
+    cls.__module__, cls.__doc__ = __name__, _train_section.__doc__
+    return cls
+
+
+TrainSection = _train_section()
 
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
     name: str
-    """Benchmark name (see BENCHMARKS)."""
+    """Benchmark name (see ablate.eval.benchmarks.REGISTRY)."""
     path: str | None = None
     """Root directory or file; required for real benchmarks, optional for the world ones."""
 
@@ -152,6 +135,9 @@ class EvalSection:
     """Generation budget per answer (greedy)."""
     engine: str = "vllm"
     """Inference backend: vllm (one engine for every adapter) or hf (reference)."""
+    scoring: str = "ablate"
+    """Reply scoring: `ablate` (official rules, then judge-free fallbacks) or `official` (the
+    benchmarks' own rules only, unmatched = wrong; TempCompass as its scripts with --disable_llm)."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +163,12 @@ class Recipe:
         return [b if isinstance(b, BenchmarkSpec) else BenchmarkSpec(b) for b in self.eval.benchmarks]
 
 
+def _train_choices() -> dict[str, tuple]:
+    from ablate.train.stage import OPTION_CHOICES
+
+    return OPTION_CHOICES
+
+
 SECTIONS = {"recipe": RecipeSection, "base": BaseSection, "world": WorldSection, "data": DataSection, "train": TrainSection, "eval": EvalSection}
 GRID_SECTIONS = ("train", "data", "eval")
 RANGES: dict[str, tuple[float, float]] = {
@@ -189,90 +181,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "eval.max_tokens": (1, 65536), "recipe.seed": (0, 2**31), "seed": (0, 2**31), "volume": (0, 10**8),
 }
 CHOICES: dict[str, tuple] = {
-    "data.length_scale": (1, 2, 4, 8), "eval.engine": ("vllm", "hf"),
+    **{f"train.{k}": v for k, v in _train_choices().items()},
+    "data.length_scale": (1, 2, 4, 8), "eval.engine": ("vllm", "hf"), "eval.scoring": ("ablate", "official"),
     "data.corpus_format": ("auto", "llava", "coco", "sharegpt4v", "jsonl", "parquet", "csv"),
 }
 
 
-def key_lines(text: str) -> dict[str, int]:
-    """Map dotted key paths (`data.pool`, `mixes.all.order`, `[grid]` section `grid`) to 1-based lines.
-
-    tomllib gives no positions, so this scans the text: headers, `key =` lines, inline-table keys.
-    """
-    out: dict[str, int] = {}
-    table: list[str] = []
-    key_re = re.compile(r'^\s*((?:[A-Za-z0-9_\-]+|"[^"]*")(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"))*)\s*=')
-    for i, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if s.startswith("[") and not s.startswith("[["):
-            table = [p.strip().strip('"') for p in s.strip("[] ").split("]")[0].split(".")]
-            out.setdefault(".".join(table), i)
-            continue
-        m = key_re.match(line)
-        if not m:
-            continue
-        parts = [p.strip().strip('"') for p in m.group(1).split(".")]
-        full = ".".join(table + parts)
-        out.setdefault(full, i)
-        rest = line[m.end():]
-        if "{" in rest:  # inline table: every inner key lives on this line
-            for k in re.findall(r'([A-Za-z0-9_\-]+|"[^"]*")\s*=', rest):
-                out.setdefault(f"{full}.{k.strip(chr(34))}", i)
-    return out
-
-
-class _Errors:
-    def __init__(self, path: str, lines: dict[str, int]):
-        self.path, self.lines, self.items = path, lines, []
-
-    def add(self, key: str, msg: str) -> None:
-        k = key
-        while k and k not in self.lines:  # fall back to the nearest enclosing key that has a line
-            k = k.rpartition(".")[0]
-        line = self.lines.get(k, 1)
-        where = f"{self.path} (--set {k})" if line == 0 else f"{self.path}:{line}"
-        self.items.append(f"{where}: {msg} (key `{key}`)")
-
-
-def _type_ok(value: Any, tp: Any) -> bool:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return value is None
-    if tp is Any:
-        return True
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin is list or tp is list:
-        args = typing.get_args(tp)
-        return isinstance(value, list) and (not args or all(_type_ok(v, args[0]) for v in value))
-    if origin is dict:
-        return isinstance(value, dict)
-    return isinstance(value, tp)
-
-
-def _type_name(tp: Any) -> str:
-    return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
-
-
 def _check_value(err: _Errors, key: str, value: Any, tp: Any, rkey: str | None = None) -> bool:
     """Type, range and choice check; `rkey` names the RANGES/CHOICES entry when it differs from key."""
-    rkey = rkey or key
-    if not _type_ok(value, tp):
-        err.add(key, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
-        return False
-    if rkey in RANGES and isinstance(value, (int, float)):
-        lo, hi = RANGES[rkey]
-        if not lo <= value <= hi:
-            err.add(key, f"value {value!r} out of range [{lo}, {hi}]")
-            return False
-    if rkey in CHOICES and value is not None and value not in CHOICES[rkey]:
-        err.add(key, f"value {value!r} not one of {list(CHOICES[rkey])}")
-        return False
-    return True
+    return check_value(err, key, value, tp, RANGES, CHOICES, rkey)
 
 
 def _section(err: _Errors, name: str, cls, raw: Any) -> Any:
@@ -343,6 +260,8 @@ def parse_recipe(text: str, path: str = "<recipe>", overrides: list[str] | tuple
     if sec["eval"]:
         sec["eval"] = dataclasses.replace(sec["eval"], benchmarks=benches)
     grid = _grid(err, raw.get("grid", {}), mixes)
+    if sec["train"] is not None:
+        _train_options_ok(err, sec["train"])
     from ablate.sweep.recipe_checks import check_names, cross_field, grid_paths
 
     check_names(err, sec, raw.get("mixes", {}))
@@ -357,6 +276,17 @@ def parse_recipe(text: str, path: str = "<recipe>", overrides: list[str] | tuple
         n = len(err.items)
         raise UserError(f"{path}: {n} problem{'s' * (n > 1)}:\n  " + "\n  ".join(err.items))
     return Recipe(path=str(path), mixes=mixes, grid=grid, **sec)
+
+
+def _train_options_ok(err: _Errors, train) -> None:
+    """TrainOptions' own checks (the ones beyond type and range), reported under the key."""
+    from ablate.train.stage import TrainOptions
+
+    try:
+        TrainOptions(**{k: v for k, v in dataclasses.asdict(train).items() if v is not None})
+    except UserError as e:
+        m = re.match(r"train option `(\w+)`", str(e))
+        err.add(f"train.{m.group(1)}" if m else "train", str(e))
 
 
 def _mixes(err: _Errors, raw: Any) -> dict[str, dict[str, float]]:
@@ -399,9 +329,9 @@ def _benchmarks(err: _Errors, raw: Any) -> list[BenchmarkSpec]:
                 or not isinstance(b.get("path", ""), str)):
             err.add("eval.benchmarks", f"entry {i}: a benchmark is a name or {{ name = ..., path = ... }}")
             continue
-        if b["name"] not in BENCHMARKS:
-            err.add("eval.benchmarks", f"unknown benchmark `{b['name']}`; known: {list(BENCHMARKS)}")
-        elif b["name"] in NEEDS_PATH and not b.get("path"):
+        if b["name"] not in REGISTRY:
+            err.add("eval.benchmarks", f"unknown benchmark `{b['name']}`; known: {list(REGISTRY)}")
+        elif REGISTRY[b["name"]].needs_path and not b.get("path"):
             err.add("eval.benchmarks", f"benchmark `{b['name']}` needs a path: {{ name = \"{b['name']}\", path = \"...\" }}")
         else:
             out.append(BenchmarkSpec(b["name"], b.get("path")))

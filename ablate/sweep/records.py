@@ -109,6 +109,16 @@ def discard_if_broken(d: Path, files: tuple[str, ...], note=None) -> bool:
     return False
 
 
+def dir_problem(d: Path) -> str:
+    """The first damaged output file in directory `d` ("<file>: <why>"), or "" if none looks damaged."""
+    for f in sorted(Path(d).iterdir()) if Path(d).is_dir() else []:
+        if f.is_file() and f.suffix in (".json", ".parquet", ".safetensors"):
+            why = file_problem(f)
+            if why:
+                return f"{f}: {why}"
+    return ""
+
+
 def read_sweep_record(path: Path) -> dict:
     """A sweep.json, or a UserError naming it if it is corrupt."""
     rec = read_manifest(path)

@@ -24,21 +24,11 @@ import numpy as np
 import polars as pl
 
 from ablate.core import atomic_write_text
+from ablate.eval.scoring import wilson  # the one Wilson interval (clamped to [0, 1])
 
 N_BOOT = 2000
 SEED = 0
 KEYS = ["variant", "benchmark", "aspect"]
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for k successes out of n."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (c - h, c + h)
 
 
 def _with_all(pred: pl.DataFrame) -> pl.DataFrame:
@@ -278,6 +268,37 @@ def _breakdown_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
     return md
 
 
+RULE_ORDER = ("official:exact", "official:letter", "official:prefix", "official:sentence", "official:index",
+              "official:regex", "t3:exact", "t3:letter", "t3:option", "fallback:normalized", "fallback:start",
+              "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:true-false")
+
+
+def _match_rule_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
+    """Per variant x benchmark: how many replies each matching rule took, and how many none did."""
+    if "match_rule" not in pred.columns:
+        return ["The predictions carry no `match_rule` column (scored before scorer version 2); "
+                "run `ablate rescore` on their eval dirs or rebuild with `ablate report`."]
+    modes = sorted(m for m in pred["scoring"].unique().to_list() if m) if "scoring" in pred.columns else []
+    md = [f"Scoring mode: {', '.join(f'`{m}`' for m in modes) or '?'} (`official`: the benchmarks' own rules only; "
+          "`ablate`: those, then judge-free fallbacks). Replies per matching rule; `unmatched` count as wrong, "
+          "`error` means no reply.\n"]
+    g = (pred.join(variants.select("variant", "label", "volume"), on="variant")
+         .with_columns(pl.col("match_rule").fill_null("unmatched"))
+         .group_by("benchmark", "label", "volume", "match_rule").agg(pl.len().alias("n")))
+    present = set(g["match_rule"].to_list())
+    rules = [r for r in RULE_ORDER if r in present] + sorted(present - set(RULE_ORDER) - {"unmatched", "error"})
+    rules += [r for r in ("unmatched", "error") if r in present]
+    for bench in g["benchmark"].unique().sort().to_list():
+        r = g.filter(pl.col("benchmark") == bench)
+        rows = []
+        for (label, _vol), gg in r.sort("volume", "label").group_by(["label", "volume"], maintain_order=True):
+            c = dict(zip(gg["match_rule"].to_list(), gg["n"].to_list()))
+            rows.append([label] + [c.get(x, 0) for x in rules] + [sum(c.values())])
+        md.append(f"### {bench}\n")
+        md.append(_md_table(["variant"] + rules + ["n"], rows) + "\n")
+    return md
+
+
 def variants_frame(record: dict) -> pl.DataFrame:
     rows = [{"variant": v["id"], "label": v["label"], "mix": v.get("mix") or "base", "volume": int(v["volume"]),
              "seed": int(v.get("seed", 0)), "status": v.get("status", "?")} for v in record["variants"]]
@@ -329,6 +350,7 @@ def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -
         md += ["## Task-mix table (Table 2 shape)\n"] + _mix_section(res)
         md += ["## Text vs video correlation across variants\n"] + _corr_section(res, out)
         md += ["## Per-benchmark breakdown\n"] + _breakdown_section(pred, variants)
+        md += ["## Reply matching rules\n"] + _match_rule_section(pred, variants)
     md.append("\n_All numbers are recomputed from the stored per-item predictions; `results.parquet` holds "
               "one row per variant x benchmark x aspect. Rebuild with `ablate report`._\n")
     path = out / "report.md"
@@ -352,16 +374,27 @@ def load_predictions(eval_dirs: list[str | Path]) -> pl.DataFrame:
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
-def report_from_record(record: dict, out_dir: str | Path, eval_dirs: list | None = None) -> Path:
-    """Build a sweep's report from its record and the stored predictions (no inference)."""
+def report_from_record(record: dict, out_dir: str | Path, eval_dirs: list | None = None,
+                       scoring: str | None = None) -> Path:
+    """Build a sweep's report from its record and the stored predictions (no inference).
+
+    Every reply is scored again with the current scorers (so a scorer change never leaves a report
+    stale), in each prediction's own scoring mode, or in `scoring` ("ablate" / "official") if given."""
+    from ablate.eval.scoring import rescore_predictions
+
     pred = load_predictions(eval_dirs if eval_dirs is not None else record.get("eval_dirs", []))
     if pred.is_empty():
         pred = pl.DataFrame(schema={"variant": pl.Utf8})
+    elif all(c in pred.columns for c in ("reply", "options", "answer", "scorer", "error")):
+        pred = rescore_predictions(pred, scoring)
     return build_report(record, pred, out_dir)
 
 
-def rebuild(target: str | Path, runs_dir: str | Path = "runs", reports_dir: str | Path = "reports") -> list[Path]:
-    """`ablate report`: target is a recipe file, a sweep dir (runs/sweeps/<name>) or a runs dir."""
+def rebuild(target: str | Path, runs_dir: str | Path = "runs", reports_dir: str | Path = "reports",
+            scoring: str | None = None) -> list[Path]:
+    """`ablate report`: target is a recipe file, a sweep dir (runs/sweeps/<name>) or a runs dir.
+
+    scoring: rescore every reply in this mode (default: the mode each prediction was scored with)."""
     from ablate.core import UserError
     from ablate.names import check_name, child_path
     from ablate.sweep.records import read_sweep_record
@@ -382,7 +415,8 @@ def rebuild(target: str | Path, runs_dir: str | Path = "runs", reports_dir: str 
         if not r.is_file():
             raise UserError(f"{r}: no sweep record; run `ablate sweep` first (or pass --runs-dir)")
         record = read_sweep_record(r)
-        out.append(report_from_record(record, child_path(reports_dir, check_name(record["name"], "name", r))))
+        out.append(report_from_record(record, child_path(reports_dir, check_name(record["name"], "name", r)),
+                                      scoring=scoring))
     if not out:
         raise UserError(f"{t}: no sweeps recorded there")
     return out

@@ -4,46 +4,43 @@
     from ablate.sweep.runner import run_sweep
     record = run_sweep(load_recipe("recipes/smoke.toml"), runs_dir="runs", reports_dir="reports")
 
-Layout of the runs dir (every stage directory is named by the hash of everything that determines it,
-and appears only complete, via an atomic rename):
+Layout of the runs dir (every stage directory is named by its stage key, ablate.sweep.stage, and
+appears only complete, via an atomic rename):
 
     runs/.lock                      held (flock) by the one sweep using this runs dir
-    runs/synth/<key>/               t3.synthesize output (train/probe parquet, manifest)
-    runs/train/<key>/  <key>.log    one LoRA adapter per variant + the training subprocess log
+    runs/synth/<key>/  <key>.log    t3.synthesize output (train/probe parquet, manifest)
+    runs/train/<key>/  <key>.log    one LoRA adapter per variant + its worker's log
     runs/eval/<key>/   <key>.log    predictions/scores of every variant of one evaluate() call
-    runs/variants/<variant id>.json the variant's stage keys and status (read by `ablate plan`)
+    runs/<stage>/<key>.job.json     the job as the worker got it
+    runs/variants/<variant id>.json the variant's stage keys, jobs and status (read by `ablate plan`)
     runs/sweeps/<recipe name>/sweep.json   the sweep record the report is built from
 
-Training and evaluation run in a child process each (`python -m ablate.sweep.worker`): a crash, an
-out-of-memory kill or a library abort in one variant cannot take the sweep down, each gets a log file
-the report links to, and killing the sweep kills the child too (PDEATHSIG), so a restart only redoes
-the unfinished step. The child's import of torch costs a few seconds per variant, small next to
-training and evaluation. Synthesis is pure Python and runs in-process.
+The runner only builds typed jobs, asks each stage for its key and whether that directory is done,
+and hands the rest to an executor (ablate.sweep.executor; LocalExecutor by default: one child
+process per job, so a crash in one variant cannot take the sweep down). It never knows which
+executor it has. World and base are built in-process first: their builds draw their own progress.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import ablate
-from ablate.core import UserError, atomic_dir, file_sha256, stable_hash, tree_hash, write_json
-from ablate.names import check_name, child_path
+from ablate.core import UserError, stable_hash, write_json
+from ablate.eval.benchmarks import REGISTRY, default_path
 from ablate.sweep.live import Live
+from ablate.names import check_name, child_path
 from ablate.sweep.lock import RunsLock
 from ablate.sweep.plan import Variant, expand
-from ablate.sweep.recipe import FAMILIES, GENERIC, Recipe
-from ablate.sweep.records import discard_if_broken, read_manifest
+from ablate.sweep.recipe import Recipe
+from ablate.sweep.records import dir_problem, read_manifest
+from ablate.sweep.stage import EVAL, STAGES, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
 
 FORCEABLE = ("synth", "train", "eval", "report")
-TRAIN_FILES = ("manifest.json", "adapter_model.safetensors", "adapter_config.json")
-EVAL_FILES = ("predictions.parquet", "scores.parquet", "eval.json")
 
 
 @dataclasses.dataclass
@@ -53,15 +50,15 @@ class Ctx:
     force: tuple
     live: Live
     record: dict
+    executor: object
     base: object = None
     world: Path | None = None
     corpus: Path | None = None
-    corpus_sha: str = ""
     executed: dict = dataclasses.field(default_factory=lambda: {"synth": 0, "train": 0, "eval": 0})
 
 
 def _world_needed(recipe: Recipe) -> bool:
-    return recipe.data.corpus == "world" or any(b.name.startswith("world-") and not b.path
+    return recipe.data.corpus == "world" or any(REGISTRY[b.name].default == "world" and not b.path
                                                 for b in recipe.benchmark_specs())
 
 
@@ -82,7 +79,6 @@ def _prepare(ctx: Ctx) -> None:
         import t3
 
         t3.read_captions(ctx.corpus, format=r.data.corpus_format, caption_field=r.data.caption_field)
-    ctx.corpus_sha = tree_hash(ctx.corpus, n=64) if ctx.corpus.is_dir() else file_sha256(ctx.corpus)
     from ablate.base import resolve_base
 
     ctx.base = resolve_base(r.base.model)
@@ -98,76 +94,79 @@ def _force(ctx: Ctx, stage: str, d: Path) -> None:
         ctx.record["_forced"].append(str(d))  # force once per sweep, not once per variant sharing it
 
 
-def _synth(ctx: Ctx, weights: dict, data, seed: int) -> Path:
-    """Synthesis dir for (mix, data config, seed); generic mixes get plain caption text instead."""
-    import t3
+@dataclasses.dataclass(frozen=True)
+class Ran:
+    key: str | None  # None: the key could not be computed (an input is missing)
+    error: str = ""
+    seconds: float = 0.0  # 0 when the directory was already done
 
-    spec_d = {"mix": weights, "n": data.pool, "probe_n": data.probe, "frames": data.frames,
-              "length_scale": data.length_scale, "seed": seed}
-    key = stable_hash({"corpus": ctx.corpus_sha, "format": data.corpus_format, "field": data.caption_field,
-                       "spec": spec_d, "t3": getattr(t3, "__version__", "0"), "ablate": ablate.__version__})
-    d = ctx.runs / "synth" / key
-    _force(ctx, "synth", d)
-    files = ("manifest.json", "train.parquet") + (() if GENERIC in weights else ("probe.parquet",))
-    if not discard_if_broken(d, files, lambda m: ctx.live.summary("synth", m)):
-        ctx.executed["synth"] += 1
-        if GENERIC in weights:
-            from ablate.synth.generic import write_generic
 
-            write_generic(ctx.corpus, d, n=data.pool, seed=seed, corpus_format=data.corpus_format,
-                          caption_field=data.caption_field)
-        else:
-            spec = t3.SynthSpec(**spec_d)
-            t3.synthesize(ctx.corpus, d, spec, corpus_format=data.corpus_format, caption_field=data.caption_field)
-    return d
+def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dict[int, Ran]:
+    """Run every job (deduplicated by key) whose directory is not done; job index -> Ran.
+
+    `jobs` pairs each job with the variants it serves (their live-table rows get its progress).
+    """
+    results: dict[int, Ran] = {}
+    by_key: dict[str, list[int]] = {}
+    for i, (job, _) in enumerate(jobs):
+        try:
+            key = stage.key(job)
+        except (UserError, OSError, ValueError, KeyError) as e:  # an input is missing or unreadable
+            results[i] = Ran(None, str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
+            continue
+        by_key.setdefault(key, []).append(i)
+    handles = {}
+    for key, idx in by_key.items():
+        d = ctx.runs / stage.name / key
+        _force(ctx, stage.name, d)
+        if stage.is_done(d):
+            continue
+        if d.exists():  # incomplete or changed since it was written (an edited adapter): redo it
+            why = dir_problem(d)  # a damaged file (truncated Parquet, bad manifest ...) or, for train, an edit
+            shutil.rmtree(d)
+            if why:
+                ctx.live.summary(stage.name, f"{why}; recomputing {d}")
+            elif stage.name == "train":
+                ctx.live.summary("train", f"{d}: adapter file changed since training; retraining it")
+        vids = [v.id for i in idx for v in jobs[i][1]]
+        for vid in vids:
+            ctx.live.update(vid, stage=stage.name, progress=0.0, started=time.time())
+
+        def show(ev: Progress, vids=vids, name=stage.name):
+            fields = {k: val for k, val in (("progress", ev.fraction), ("loss", ev.loss)) if val is not None}
+            for vid in vids:
+                ctx.live.update(vid, stage=name, detail=ev.detail, **fields)
+
+        ctx.executed[stage.name] += 1
+        handles[key] = ctx.executor.submit(jobs[idx[0]][0], d, ctx.runs / stage.name / f"{key}.log", progress=show)
+    outcomes = dict(zip(handles, ctx.executor.wait(list(handles.values()))))
+    for key, idx in by_key.items():
+        o = outcomes.get(key)
+        err = "" if o is None or o.ok else o.error
+        if o is not None and o.ok and not stage.is_done(ctx.runs / stage.name / key):
+            err = f"{stage.name} finished but {ctx.runs / stage.name / key} is not complete"
+        for i in idx:
+            results[i] = Ran(key, err, o.seconds if o is not None else 0.0)
+    return results
+
+
+def _log(ctx: Ctx, stage: str, key: str | None) -> Path | None:
+    log = ctx.runs / stage / f"{key}.log"
+    return log if key and log.exists() else None
+
+
+def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
+    return SynthJob(corpus=str(ctx.corpus), corpus_format=data.corpus_format, caption_field=data.caption_field,
+                    mix=dict(weights), n=data.pool, probe_n=data.probe, frames=data.frames,
+                    length_scale=data.length_scale, seed=seed)
 
 
 def _train_options(v: Variant) -> dict:
-    opts = {k: v for k, v in dataclasses.asdict(v.train).items() if v is not None}
-    if "target_modules" in opts:
-        opts["target_modules"] = tuple(opts["target_modules"])
-    opts["seed"] = v.seed
-    return opts
+    from ablate.train import TrainOptions
 
-
-def _worker(ctx: Ctx, job: dict, log: Path, vid_for_progress: list[str], stage: str) -> tuple[bool, str]:
-    """Run one stage job in a child process; stream its progress events to the live table."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "ablate.sweep.worker", json.dumps(job)]
-    with open(log, "w", encoding="utf-8") as logf:
-        logf.write(f"$ {' '.join(cmd[:3])} '<job>'\n{json.dumps(job, indent=1)}\n")
-        logf.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                preexec_fn=_die_with_parent, bufsize=1)
-        tail: list[str] = []
-        for line in proc.stdout:
-            if line.startswith("@@progress "):
-                try:
-                    ev = json.loads(line[11:])
-                except ValueError:
-                    continue
-                for vid in vid_for_progress:
-                    ctx.live.update(vid, stage=stage, **ev)
-                continue
-            logf.write(line)
-            tail = (tail + [line.rstrip()])[-15:]
-        rc = proc.wait()
-    if rc == 0:
-        return True, ""
-    err = next((t for t in reversed(tail) if t.startswith("@@error ")), None)
-    msg = err[8:] if err else ("\n".join(tail[-5:]) or f"exit status {rc}")
-    return False, msg
-
-
-def _die_with_parent() -> None:
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    opts = {k: val for k, val in dataclasses.asdict(v.train).items() if val is not None}
+    opts.setdefault("seed", v.seed)  # train.seed, if set, overrides the variant's seed for training only
+    return json.loads(json.dumps(dataclasses.asdict(TrainOptions(**opts))))  # every field, as JSON
 
 
 def _vrec(ctx: Ctx, v: Variant) -> dict:
@@ -188,55 +187,74 @@ def _save(ctx: Ctx, v: Variant | None = None) -> None:
                {k: val for k, val in ctx.record.items() if not k.startswith("_")})
 
 
+def _done(ctx: Ctx, v: Variant, stage: str, job, ran: Ran) -> None:
+    rec = _vrec(ctx, v)
+    rec["stages"][stage] = ran.key
+    rec.setdefault("jobs", {})[stage] = job.to_json()
+    rec["timings"][stage] = ran.seconds
+
+
+def _synth_all(ctx: Ctx, variants: list[Variant]) -> Path | None:
+    """Synthesis for every trained variant and the t3-probe; returns the probe's synthesis dir."""
+    t0 = time.perf_counter()
+    r = ctx.recipe
+    jobs = [(_synth_job(ctx, v.mix_weights, v.data, v.seed), [v]) for v in variants if not v.is_base]
+    probe = any(REGISTRY[b.name].default == "probe" and not b.path for b in r.benchmark_specs())
+    if probe:  # one fixed probe for every variant: all four families, the recipe's own data settings
+        import t3
+
+        jobs.append((_synth_job(ctx, {f: 1.0 for f in t3.FAMILIES}, r.data, r.recipe.seed), []))
+    res = _run_stage(ctx, SYNTH, jobs)
+    for i, (job, vs) in enumerate(jobs):
+        for v in vs:
+            if res[i].error:
+                _fail(ctx, v, "synth", res[i].error, _log(ctx, "synth", res[i].key))
+            else:
+                _done(ctx, v, "synth", job, res[i])
+    ctx.record["timings"]["synth"] = time.perf_counter() - t0
+    if not probe:
+        return None
+    probe = res[len(jobs) - 1]
+    if probe.error:
+        raise UserError(f"the t3-probe synthesis failed: {probe.error}")
+    probe_dir = ctx.runs / "synth" / probe.key
+    ctx.record["probe_hash"] = json.loads((probe_dir / "manifest.json").read_text()).get("content_hash")
+    return probe_dir
+
+
 def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
     t0 = time.perf_counter()
-    done = cached = failed = 0
+    jobs = []
     for v in variants:
-        rec = _vrec(ctx, v)
-        if v.is_base:
+        if v.is_base or _vrec(ctx, v)["status"] == "failed":
             continue
-        ts = time.perf_counter()
-        ctx.live.update(v.id, stage="synth", progress=None)
+        skey = _vrec(ctx, v)["stages"]["synth"]
         try:
-            sdir = _synth(ctx, v.mix_weights, v.data, v.seed)
-        except Exception as e:  # noqa: BLE001 - one variant's bad data must not stop the others
-            _fail(ctx, v, "synth", str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}", None)
+            jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
+                                  data_key=skey, n=v.volume, options=_train_options(v), replay=v.data.replay), [v]))
+        except UserError as e:  # this cell's options do not make a valid TrainOptions
+            _fail(ctx, v, "train", str(e), None)
+    n_run = ctx.executed["train"]
+    res = _run_stage(ctx, TRAIN, jobs)
+    failed = 0
+    for i, (job, [v]) in enumerate(jobs):
+        if res[i].error:
             failed += 1
+            _fail(ctx, v, "train", res[i].error, _log(ctx, "train", res[i].key))
             continue
-        rec["stages"]["synth"] = sdir.name
-        rec["timings"]["synth"] = time.perf_counter() - ts
-        opts = _train_options(v)
-        replay = v.data.replay
-        key = stable_hash({"base": ctx.base.hash, "data": json.loads((sdir / "manifest.json").read_text()).get("content_hash"),
-                           "n": v.volume, "options": opts, "replay": file_sha256(replay) if replay else None,
-                           "ablate": ablate.__version__})
-        tdir = ctx.runs / "train" / key
-        _force(ctx, "train", tdir)
-        log = ctx.runs / "train" / f"{key}.log"
-        ts = time.perf_counter()
-        if discard_if_broken(tdir, TRAIN_FILES, lambda m: ctx.live.summary("train", m)):
-            cached += 1
-        else:
-            ctx.live.update(v.id, stage="train", progress=0.0, started=time.time())
-            ctx.executed["train"] += 1
-            job = {"stage": "train", "base": str(ctx.base.root), "data": str(sdir), "out": str(tdir),
-                   "n": v.volume, "options": opts, "replay": replay}
-            ok, err = _worker(ctx, job, log, [v.id], "train")
-            if not ok:
-                _fail(ctx, v, "train", err, log)
-                failed += 1
-                continue
-            done += 1
-        man = json.loads((tdir / "manifest.json").read_text())
-        rec["stages"]["train"] = key
+        tdir = ctx.runs / "train" / res[i].key
+        rec = _vrec(ctx, v)
+        _done(ctx, v, "train", job, res[i])
         rec["adapter"] = str(tdir)
-        rec["adapter_sha256"] = man.get("adapter_sha256")
-        rec["timings"]["train"] = time.perf_counter() - ts
-        rec["log"] = str(log) if log.exists() else None
+        rec["adapter_sha256"] = json.loads((tdir / "manifest.json").read_text()).get("adapter_sha256")
+        log = _log(ctx, "train", res[i].key)
+        rec["log"] = str(log) if log else None
         ctx.live.update(v.id, stage="trained", progress=1.0, loss=_final_loss(tdir))
         _save(ctx, v)
+    ran = ctx.executed["train"] - n_run
     ctx.record["timings"]["train"] = time.perf_counter() - t0
-    ctx.live.summary("train", f"{done} trained, {cached} cached, {failed} failed in {time.perf_counter() - t0:.1f}s")
+    ctx.live.summary("train", f"{ran - failed} trained, {len(jobs) - ran} cached, {failed} failed "
+                              f"in {time.perf_counter() - t0:.1f}s")
 
 
 def _final_loss(tdir: Path):
@@ -249,78 +267,52 @@ def _final_loss(tdir: Path):
         return None
 
 
-def _bench_identity(ctx: Ctx, b) -> dict:
-    if b.name == "t3-probe":
-        return {"name": b.name, "probe": ctx.record.get("probe_hash")}
-    if b.name.startswith("world-") and not b.path:
-        return {"name": b.name, "world": ctx.record.get("world_hash") or str(ctx.world)}
-    p = Path(b.path)
-    files = sorted(p.rglob("*")) if p.is_dir() else [p]
-    return {"name": b.name, "path": str(p.resolve()),
-            "files": stable_hash([(str(f.relative_to(p) if p.is_dir() else f.name), f.stat().st_size, f.stat().st_mtime_ns)
-                                  for f in files if f.is_file()])}
-
-
 def _bench_specs(ctx: Ctx, probe_dir: Path | None) -> list[dict]:
+    """The recipe's benchmarks with their paths resolved (the registry's default location if none)."""
     out = []
     for b in ctx.recipe.benchmark_specs():
-        if b.name == "t3-probe":
-            out.append({"name": b.name, "path": str(probe_dir / "probe.parquet")})
-        elif b.name.startswith("world-") and not b.path:
-            out.append({"name": b.name, "path": str(ctx.world / "bench")})
-        else:
-            out.append({"name": b.name, "path": b.path})
+        path = b.path or default_path(b.name, world=ctx.world, probe=probe_dir)
+        out.append({"name": b.name, "path": str(path), "options": {}})
     return out
 
 
-def _eval_all(ctx: Ctx, variants: list[Variant]) -> list[Path]:
+def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list[Path]:
     t0 = time.perf_counter()
-    r = ctx.recipe
-    probe_dir = None
-    if any(b.name == "t3-probe" for b in r.benchmark_specs()):
-        # One fixed probe for every variant: all four families, the recipe's own data settings.
-        probe_dir = _synth(ctx, {f: 1.0 for f in FAMILIES}, r.data, r.recipe.seed)
-        ctx.record["probe_hash"] = json.loads((probe_dir / "manifest.json").read_text()).get("content_hash")
     benches = _bench_specs(ctx, probe_dir)
     groups: dict[str, list[Variant]] = {}
     for v in variants:
         if _vrec(ctx, v)["status"] != "failed":
             groups.setdefault(stable_hash(v.eval_key), []).append(v)
-    eval_dirs = []
+    jobs = []
     for vs in groups.values():
         ev = vs[0].eval
-        adapters = {v.id: _vrec(ctx, v).get("adapter") for v in vs}
-        key = stable_hash({"base": ctx.base.hash, "adapters": {v.id: _vrec(ctx, v).get("adapter_sha256") for v in vs},
-                           "benchmarks": [_bench_identity(ctx, b) for b in r.benchmark_specs()],
-                           "eval": vs[0].eval_key, "ablate": ablate.__version__})
-        edir = ctx.runs / "eval" / key
-        _force(ctx, "eval", edir)
-        log = ctx.runs / "eval" / f"{key}.log"
-        ts = time.perf_counter()
-        if not discard_if_broken(edir, EVAL_FILES, lambda m: ctx.live.summary("eval", m)):
-            ctx.executed["eval"] += 1
+        recs = {v.id: _vrec(ctx, v) for v in vs}
+        jobs.append((EvalJob(base=str(ctx.base.root), base_hash=ctx.base.hash,
+                             adapters={vid: r.get("adapter") for vid, r in recs.items()},
+                             train_keys={vid: r["stages"].get("train") for vid, r in recs.items()},
+                             benchmarks=benches, engine=ev.engine, frames=ev.frames, max_tokens=ev.max_tokens,
+                             scoring=ev.scoring), vs))
+    n_run = ctx.executed["eval"]
+    res = _run_stage(ctx, EVAL, jobs)
+    eval_dirs = []
+    for i, (job, vs) in enumerate(jobs):
+        if res[i].error:
             for v in vs:
-                ctx.live.update(v.id, stage="eval", progress=0.0, started=time.time())
-            job = {"stage": "eval", "base": str(ctx.base.root), "adapters": adapters, "benchmarks": benches,
-                   "out": str(edir), "engine": ev.engine, "frames": ev.frames, "max_tokens": ev.max_tokens}
-            ok, err = _worker(ctx, job, log, [v.id for v in vs], "eval")
-            if not ok:
-                for v in vs:
-                    _fail(ctx, v, "eval", err, log)
-                continue
+                _fail(ctx, v, "eval", res[i].error, _log(ctx, "eval", res[i].key))
+            continue
+        edir = ctx.runs / "eval" / res[i].key
         eval_dirs.append(edir)
         accs = _variant_accs(edir)
         for v in vs:
+            _done(ctx, v, "eval", job, res[i])
             rec = _vrec(ctx, v)
-            rec["stages"]["eval"] = key
-            rec["timings"]["eval"] = time.perf_counter() - ts
             rec["status"] = "done"
             rec.update(accs.get(v.id, {}))
             ctx.live.update(v.id, stage="done", progress=1.0, **accs.get(v.id, {}))
             _save(ctx, v)
     ctx.record["eval_dirs"] = [str(d) for d in eval_dirs]
     ctx.record["timings"]["eval"] = time.perf_counter() - t0
-    ctx.live.summary("eval", f"{len(groups)} engine call(s), {ctx.executed['eval']} run, "
+    ctx.live.summary("eval", f"{len(groups)} engine call(s), {ctx.executed['eval'] - n_run} run, "
                              f"{len(eval_dirs)} ok in {time.perf_counter() - t0:.1f}s")
     return eval_dirs
 
@@ -339,8 +331,11 @@ def _variant_accs(edir: Path) -> dict:
 
 
 def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | Path = "reports",
-              force: tuple | list = (), live: Live | None = None) -> dict:
-    """Run (or resume) every variant of the recipe; write the report; return the sweep record."""
+              force: tuple | list = (), live: Live | None = None, executor=None) -> dict:
+    """Run (or resume) every variant of the recipe; write the report; return the sweep record.
+
+    executor: where stage jobs run (ablate.sweep.executor; default LocalExecutor, child processes).
+    """
     bad = [f for f in force if f not in FORCEABLE]
     if bad:
         raise UserError(f"--force {bad[0]}: unknown stage; choose from {list(FORCEABLE)}")
@@ -358,13 +353,18 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
                   "versions": _versions(), "timings": {},
                   "variants": [{"id": v.id, "label": v.label, "mix": v.mix, "volume": v.volume, "seed": v.seed,
                                 "axes": v.axes, "status": "pending", "stages": {}, "timings": {}} for v in variants]}
-        ctx = Ctx(recipe, runs, tuple(force), live, record)
+        if executor is None:
+            from ablate.sweep.executor import LocalExecutor
+
+            executor = LocalExecutor()
+        ctx = Ctx(recipe, runs, tuple(force), live, record, executor)
         _prepare(ctx)  # before the live table: world/base builds draw their own rich progress bars
         with live:
             live.summary("prepare", f"base {ctx.base.hash} world {record.get('world_hash', '-')} "
                                     f"in {record['timings']['prepare']:.1f}s")
+            probe_dir = _synth_all(ctx, variants)
             _train_all(ctx, variants)
-            eval_dirs = _eval_all(ctx, variants)
+            eval_dirs = _eval_all(ctx, variants, probe_dir)
             record["executed"] = dict(ctx.executed)
             record["timings"]["total_before_report"] = time.perf_counter() - t_start
             record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -381,7 +381,7 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
 
 def _clean_tmp(runs: Path) -> None:
     """Remove temp dirs a killed run left behind (safe: we hold the lock on this runs dir)."""
-    for stage in ("synth", "train", "eval"):
+    for stage in STAGES:
         for p in [*(runs / stage).glob(".*.tmp-*"), *(runs / stage).glob(".*.old-*")] if (runs / stage).is_dir() else []:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 

@@ -247,7 +247,7 @@ def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, 
             "kind": "lora-adapter",
             "hash": run_hash,
             "adapter_sha256": file_sha256(tmp / "adapter_model.safetensors"),
-            "base": {"spec": tbase.spec, "hash": tbase.hash, "lm_dir": str(tbase.lm_dir)},
+            "base": {"spec": str(getattr(tbase, "root", tbase.lm_dir)), "hash": tbase.hash, "lm_dir": str(tbase.lm_dir)},
             "data": {
                 "source": sel.pool_file,
                 "pool_rows": sel.pool_rows,

@@ -1,7 +1,8 @@
 """Which model `ablate train` puts LoRA on, and which of its modules the adapter may touch.
 
-    from ablate.train.model import resolve_training_base, load_lm, lora_targets
-    base = resolve_training_base("tiny")          # or a local HF dir, or a BaseModel
+    from ablate.base import resolve_base
+    from ablate.train.model import load_lm, lora_targets
+    base = resolve_base("tiny")                   # or a local HF dir, or a BaseModel
     model, tok = load_lm(base.lm_dir, device="cpu", dtype=torch.float32)
     names = lora_targets(model, ("q_proj", "v_proj"))   # full module names, language model only
 
@@ -15,41 +16,12 @@ never reach the vision tower.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from ablate.core import UserError, tree_hash
+from ablate.core import UserError
 
 ALL_LINEAR = "all-linear"
 _HEADS = ("lm_head", "embed_out", "output")
-
-
-@dataclass(frozen=True)
-class TrainingBase:
-    """What training needs from a base model: where the LM is and the base's content hash."""
-
-    spec: str
-    lm_dir: Path
-    hash: str
-
-
-def resolve_training_base(base) -> TrainingBase:
-    """"tiny" | local HF dir | BaseModel (anything with `lm_dir` and `hash`) -> TrainingBase."""
-    if hasattr(base, "lm_dir") and hasattr(base, "hash"):
-        return TrainingBase(spec=str(getattr(base, "root", base.lm_dir)), lm_dir=Path(base.lm_dir), hash=str(base.hash))
-    spec = str(base)
-    try:
-        from ablate.base import resolve_base
-    except ImportError:
-        resolve_base = None
-    if resolve_base is not None:
-        bm = resolve_base(spec)
-        return TrainingBase(spec=spec, lm_dir=Path(bm.lm_dir), hash=str(bm.hash))
-    # Fallback while ablate.base is absent: a local model directory only.
-    path = Path(spec)
-    if not (path / "config.json").is_file():
-        raise UserError(f"unknown base `{spec}`: give `tiny` or a local Hugging Face model directory with config.json")
-    return TrainingBase(spec=spec, lm_dir=path, hash=tree_hash(path))
 
 
 def is_vlm_config(model_dir: Path) -> bool:

@@ -29,6 +29,8 @@ TRAIN_CODE_VERSION = "train-1"
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr")
+PRECISIONS = ("auto", "fp32", "bf16")
+OPTION_CHOICES = {"lr_scheduler": SCHEDULERS, "precision": PRECISIONS}  # recipe validation and CLI choices
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class TrainOptions:
             bad("max_grad_norm", "must be >= 0")
         if self.replay_ratio < 0:
             bad("replay_ratio", "must be >= 0")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             bad("precision", "must be auto, fp32 or bf16")
 
     @property
@@ -123,6 +125,21 @@ class TrainOptions:
 
 
 OnStep = Callable[[int, int, float, float], None]
+
+
+def adapter_done(out: str | Path) -> bool:
+    """An adapter directory is finished when its manifest is there and the weights file is still the
+    one training wrote (its sha256 is in the manifest): a file changed since then means retraining."""
+    from ablate.core import content_sha256, read_json
+
+    out = Path(out)
+    weights, man = out / "adapter_model.safetensors", out / "manifest.json"
+    if not (weights.is_file() and man.is_file()):
+        return False
+    try:
+        return read_json(man).get("adapter_sha256") == content_sha256(weights)
+    except (UserError, OSError, AttributeError):
+        return False
 
 
 def _run_identity(base, sel, options: TrainOptions, mix, precision: str) -> dict:
@@ -161,7 +178,7 @@ def train_adapter(
     """
     from ablate.core import read_json, stable_hash
     from ablate.train.data import select_examples
-    from ablate.train.model import resolve_training_base
+    from ablate.base import resolve_base
 
     options = options or TrainOptions()
     out = Path(out)
@@ -170,15 +187,15 @@ def train_adapter(
     if out.exists() and not (out / "manifest.json").is_file() and any(out.iterdir()):
         raise UserError(f"{out}: exists and is not an adapter directory; refusing to overwrite it")
     sel = select_examples(data, n, mix=mix, replay=replay, replay_ratio=options.replay_ratio)
-    tbase = resolve_training_base(base)
+    tbase = resolve_base(base)
     from ablate.train.loop import device_and_precision
 
     device, precision = device_and_precision(options.precision)
     identity = _run_identity(tbase, sel, options, mix, precision)
     run_hash = stable_hash(identity)
-    if (out / "manifest.json").is_file():
+    if adapter_done(out):
         old = read_json(out / "manifest.json")
-        if old.get("hash") == run_hash and (out / "adapter_model.safetensors").is_file():
+        if old.get("hash") == run_hash:
             return old
 
     from ablate.train.loop import run_training
@@ -186,43 +203,57 @@ def train_adapter(
     return run_training(tbase, sel, out, options, identity, run_hash, device, precision, on_step, show_progress)
 
 
-def _parse_mix(text: str | None) -> dict | None:
-    if not text:
-        return None
-    mix = {}
-    for part in text.split(","):
-        key, _, val = part.partition("=")
-        try:
-            mix[key.strip()] = float(val) if val else 1.0
-        except ValueError:
-            raise UserError(f"--mix: `{part}` is not FAMILY=WEIGHT (e.g. --mix order=1,attribute=0.5)") from None
-    return mix
+# `ablate train` flags: one per TrainOptions field (--lora-rank ...), plus these older spellings
+FLAG_ALIASES = {"learning_rate": ("--lr",), "lr_scheduler": ("--scheduler",)}
+BATCHING = {"padded": {}, "grouped": {"group_by_length": True}, "padding-free": {"padding_free": True},
+            "packed": {"packing": True}}
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(t for t in text.split(",") if t)
+
+
+def add_option_flags(p) -> None:
+    """One flag per TrainOptions field, typed and documented from the dataclass itself."""
+    import argparse
+    import typing
+
+    from ablate.core import field_docs
+
+    hints, docs, d = typing.get_type_hints(TrainOptions), field_docs(TrainOptions), TrainOptions()
+    for f in dataclasses.fields(TrainOptions):
+        tp, default = hints[f.name], getattr(d, f.name)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        kw: dict = {"dest": f.name, "default": None, "help": f"{docs.get(f.name, '')} (default: {shown})".replace("%", "%%")}
+        if tp is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            kw["type"] = _comma_list if typing.get_origin(tp) is tuple else (args[0] if args else tp)
+            kw["metavar"] = f.name.upper()
+            if f.name in OPTION_CHOICES:
+                kw["choices"] = OPTION_CHOICES[f.name]
+        p.add_argument("--" + f.name.replace("_", "-"), *FLAG_ALIASES.get(f.name, ()), **kw)
+    p.add_argument("--batching", default=None, choices=tuple(BATCHING),
+                   help="shorthand for the batching flags: padded (default), grouped (--group-by-length), "
+                        "padding-free (--padding-free), packed (--packing)")
+
+
+def options_from_args(args) -> TrainOptions:
+    """TrainOptions from parsed flags: only the flags given, the rest are TrainOptions' defaults."""
+    given = dict(BATCHING[args.batching]) if getattr(args, "batching", None) else {}
+    given.update({f.name: getattr(args, f.name) for f in dataclasses.fields(TrainOptions)
+                  if getattr(args, f.name, None) is not None})
+    return TrainOptions(**given)
 
 
 def _cmd_train(args) -> int:
+    import t3
+
     from ablate.ui import console
 
-    opts = TrainOptions(
-        lora_rank=args.lora_rank,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        target_modules=tuple(t for t in args.target_modules.split(",") if t),
-        learning_rate=args.lr,
-        lr_scheduler=args.scheduler,
-        warmup_ratio=args.warmup_ratio,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        max_length=args.max_length,
-        seed=args.seed,
-        packing=args.batching == "packed",
-        padding_free=args.batching == "padding-free",
-        group_by_length=args.batching == "grouped",
-        precision=args.precision,
-        replay_ratio=args.replay_ratio,
-    )
-    m = train_adapter(args.base, args.data, args.out, args.n, opts, mix=_parse_mix(args.mix), replay=args.replay)
+    mix = t3.parse_mix(args.mix) if args.mix else None
+    m = train_adapter(args.base, args.data, args.out, args.n, options_from_args(args), mix=mix, replay=args.replay)
     console.print(
         f"adapter {args.out}: {m['samples']} samples, {m['steps']} steps, final loss {m['final_loss']:.4f}, "
         f"{m['samples_per_s']:.0f} samples/s, {m['tokens_per_s']:.0f} tokens/s, sha256 {m['adapter_sha256'][:12]}"
@@ -231,7 +262,6 @@ def _cmd_train(args) -> int:
 
 
 def add_cli(sub) -> None:
-    d = TrainOptions()
     p = sub.add_parser("train", help="train one LoRA adapter on T3 text data (TRL SFTTrainer + PEFT)")
     p.add_argument("--base", required=True, help="`tiny` or a local HF model dir")
     p.add_argument("--data", required=True, help="synthesis dir with train.parquet, or a Parquet/JSONL with `messages`")
@@ -239,20 +269,5 @@ def add_cli(sub) -> None:
     p.add_argument("--n", type=int, default=None, help="use the first N samples of the pool (default: all)")
     p.add_argument("--mix", default=None, help="family weights, e.g. order=1,attribute=1 (filters `task`)")
     p.add_argument("--replay", default=None, help="JSONL/Parquet chat data (`messages`) mixed in")
-    p.add_argument("--replay-ratio", type=float, default=d.replay_ratio, help="replay samples per T3 sample")
-    p.add_argument("--lora-rank", type=int, default=d.lora_rank)
-    p.add_argument("--lora-alpha", type=float, default=d.lora_alpha)
-    p.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
-    p.add_argument("--target-modules", default=",".join(d.target_modules), help="comma list, or all-linear")
-    p.add_argument("--lr", type=float, default=d.learning_rate)
-    p.add_argument("--scheduler", default=d.lr_scheduler, choices=SCHEDULERS)
-    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
-    p.add_argument("--epochs", type=float, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--grad-accum", type=int, default=d.grad_accum)
-    p.add_argument("--max-length", type=int, default=d.max_length)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--batching", default=d.batching.replace("_", "-"), choices=("padded", "grouped", "padding-free", "packed"))
-    p.add_argument("--precision", default=d.precision, choices=("auto", "fp32", "bf16"))
+    add_option_flags(p)
     p.set_defaults(func=_cmd_train)

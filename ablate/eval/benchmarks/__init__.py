@@ -18,17 +18,57 @@ from pathlib import Path
 
 from ablate.core import UserError, stable_hash
 
-# name -> module with `load(spec) -> list[Item]`; imported only when the benchmark is asked for
-LOADERS = {
-    "t3-probe": "ablate.eval.benchmarks.text",
-    "t3-text": "ablate.eval.benchmarks.text",
-    "world-text": "ablate.eval.benchmarks.text",
-    "world-video": "ablate.eval.benchmarks.tempcompass",
-    "tempcompass": "ablate.eval.benchmarks.tempcompass",
-    "videomme": "ablate.eval.benchmarks.videomme",
-    "mlvu": "ablate.eval.benchmarks.mlvu",
-}
-VIDEO_BENCHMARKS = {"world-video", "tempcompass", "videomme", "mlvu"}
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """What the recipe validator, the evaluation stage and the runner know about a benchmark."""
+
+    name: str
+    loader: str
+    """Module with `load(spec) -> list[Item]`, imported only when the benchmark is asked for."""
+    modality: str
+    """"text" or "video" (a video benchmark needs the engine's prompt-embeds path)."""
+    default: str | None
+    """Where it lives when no path is given: "probe" (the sweep's own held-out T3 probe), "world" (the
+    embedded world's bench dir); None: a path is required."""
+    scorers: tuple[str, ...]
+    """Names in ablate.eval.scoring.SCORERS_VERSION that its items use."""
+
+    @property
+    def needs_path(self) -> bool:
+        return self.default is None
+
+
+_TC = ("tempcompass-mc", "yes_no", "tempcompass-cm")
+REGISTRY = {b.name: b for b in (
+    Benchmark("t3-probe", "ablate.eval.benchmarks.text", "text", "probe", ("t3",)),
+    Benchmark("world-video", "ablate.eval.benchmarks.tempcompass", "video", "world", _TC),
+    Benchmark("world-text", "ablate.eval.benchmarks.text", "text", "world", ("t3", "yes_no")),
+    Benchmark("tempcompass", "ablate.eval.benchmarks.tempcompass", "video", None, _TC),
+    Benchmark("videomme", "ablate.eval.benchmarks.videomme", "video", None, ("videomme",)),
+    Benchmark("mlvu", "ablate.eval.benchmarks.mlvu", "video", None, ("mlvu",)),
+    Benchmark("t3-text", "ablate.eval.benchmarks.text", "text", None, ("t3",)),
+)}
+
+
+def benchmark(name: str) -> Benchmark:
+    """The registry entry for `name`; a UserError naming the known ones otherwise."""
+    if name not in REGISTRY:
+        raise UserError(f"unknown benchmark {name!r}; choose from {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def default_path(name: str, world: str | Path | None = None, probe: str | Path | None = None) -> Path | None:
+    """The default location of a benchmark: the probe's parquet in a synthesis dir, the world's bench."""
+    where = benchmark(name).default
+    if where == "probe":
+        return Path(probe) / "probe.parquet" if probe else None
+    if where == "world":
+        return Path(world) / "bench" if world else None
+    return None
+
+
 PROMPT_VERSION = 1  # bump when any loader's prompt wording changes: it is part of the item cache key
 
 
@@ -39,8 +79,7 @@ class BenchSpec:
     options: dict = field(default_factory=dict)  # e.g. {"tasks": [...]}, {"subset": "temporal"}, {"limit": 100}
 
     def __post_init__(self):
-        if self.name not in LOADERS:
-            raise UserError(f"unknown benchmark {self.name!r}; choose from {', '.join(sorted(LOADERS))}")
+        benchmark(self.name)  # unknown names fail here, naming the known ones
 
 
 @dataclass(frozen=True)
@@ -52,7 +91,7 @@ class Item:
     prompt: str  # the user text (for video: without the frame placeholders)
     options: tuple[str, ...]
     answer: str  # letter, yes/no, or the full correct line (TempCompass); for t3-text maybe "a|b" alternatives
-    scorer: str  # a name in ablate.eval.scoring.SCORERS
+    scorer: str  # a name in ablate.eval.scoring.SCORERS_VERSION
     aspect: str = "all"
     sub_dim: str = "all"
     video: str | None = None  # path relative to root
@@ -65,7 +104,7 @@ class Item:
 
 
 def load_items(spec: BenchSpec) -> list[Item]:
-    module = importlib.import_module(LOADERS[spec.name])
+    module = importlib.import_module(REGISTRY[spec.name].loader)
     items = module.load(spec)
     limit = spec.options.get("limit")
     if limit is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ablate.core import UserError, file_sha256
+from ablate.core import UserError
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,19 @@ def adapter_weights_file(adapter_dir: Path) -> Path:
 
 
 def adapter_sha256(adapter_dir: Path | None) -> str:
-    """sha256 of the adapter's weights (+ config): what the item cache keys on, never the path."""
+    """sha256 of the adapter's weights and config content: what the item cache and the eval key use,
+    never the path. Two trainings that give the same weights give the same value."""
     if adapter_dir is None:
         return "base"
     import hashlib
 
-    h = hashlib.sha256(file_sha256(adapter_weights_file(adapter_dir)).encode())
-    h.update((Path(adapter_dir) / "adapter_config.json").read_bytes())
+    from ablate.core import canonical_json, content_sha256
+
+    h = hashlib.sha256(content_sha256(adapter_weights_file(adapter_dir)).encode())
+    cfg = adapter_config(adapter_dir)
+    if isinstance(cfg.get("target_modules"), list):  # PEFT writes a set: its order changes run to run
+        cfg["target_modules"] = sorted(cfg["target_modules"])
+    h.update(canonical_json(cfg).encode())
     return h.hexdigest()
 
 
