@@ -11,20 +11,22 @@ error row it is counted in `n_error` with its reason in `error`, and the report 
 
 from __future__ import annotations
 
-from ablate.eval.scoring import LETTERS, _LETTER, _PREFIX, _index_key, _norm, _split_option
+from ablate.eval import tempcompass_rules as tc
+from ablate.eval.scoring import LETTERS, _LETTER, _PREFIX, _norm
 
 
 def _tempcompass_gold(options: tuple[str, ...], answer: str) -> int | None:
     """The option the answer names, or None. A full answer line ("C. slower") must match its option
-    in index and sentence; a bare index ("C") or a bare sentence ("slower") may match either."""
-    pairs = [_split_option(o) for o in options]
-    exact = next((k for k, o in enumerate(options) if _norm(o) == _norm(answer)), None)
+    in index and sentence; a bare index ("C") or a bare sentence ("slower") is read as the scorer reads it."""
+    opts = tc.parse_options(options)
+    a = answer.strip()
+    exact = next((k for k, o in enumerate(opts) if tc.words(o.line) == tc.words(a)), None)
     if exact is not None:
         return exact
-    ind, sent = _split_option(answer)
-    if ind and sent:
-        return next((k for k, (i, s) in enumerate(pairs) if _index_key(i) == _index_key(ind) and _norm(s) == _norm(sent)), None)
-    return next((k for k, (i, s) in enumerate(pairs) if _index_key(i) == _index_key(answer) or _norm(s) == _norm(answer)), None)
+    line = tc.parse_options((a,))[0]
+    if line.sent != line.line and line.sent:  # an index and a sentence: both must agree with one option
+        return next((k for k, o in enumerate(opts) if o.key == line.key and o.words == line.words), None)
+    return tc.gold_index(opts, a)
 
 
 def _letter_of(text: str) -> str | None:
