@@ -37,7 +37,7 @@ def _pct(stage: str, line: str) -> int | None:
 
 # (moment, predicate on a line of the sweep's plain output): kill as soon as it is printed
 MOMENTS = [
-    ("synth", lambda line: line.startswith("[sweep] ") and line.rstrip().endswith(" synth")),
+    ("synth", lambda line: line.startswith("[sweep] ") and _pct("synth", line) is not None),  # its child runs
     ("training", lambda line: 0 < (_pct("train", line) or 0) <= 100),  # the training child is running
     ("engine start", lambda line: _pct("eval", line) == 0),  # the eval child has just been started
     ("generation", lambda line: 0 < (_pct("eval", line) or 0) < 100),
