@@ -12,5 +12,8 @@ Pure Python (no torch). Modules: corpus (readers), pool (train/probe split, key 
 from t3.corpus import Corpus, read_captions
 from t3.families import FAMILIES
 from t3.synth import GENERATOR_VERSION, SynthSpec, parse_mix, synthesize
+from t3.util import corpus_errors_named
+
+synthesize = corpus_errors_named(synthesize)  # corpus-content errors name the corpus file
 
 __all__ = ["Corpus", "FAMILIES", "GENERATOR_VERSION", "SynthSpec", "parse_mix", "read_captions", "synthesize"]

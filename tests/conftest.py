@@ -19,6 +19,9 @@ pytest_plugins = sorted(p.stem for p in _HERE.glob("fixtures_*.py"))
 
 if "ABLATE_CACHE" not in os.environ or os.environ.get("ABLATE_TEST_KEEP_CACHE") != "1":
     os.environ["ABLATE_CACHE"] = tempfile.mkdtemp(prefix="ablate-test-cache-")
+    # vLLM's own cache too (model-class inspection results, ~/.cache/vllm): a test must pass on a
+    # machine where it is cold, as on a fresh CI machine, whatever ran here before (issue #13, item 6)
+    os.environ["VLLM_CACHE_ROOT"] = os.path.join(os.environ["ABLATE_CACHE"], "vllm")
 
 
 def _gpu_visible() -> bool:

@@ -72,6 +72,8 @@ def _local_base(root: Path) -> BaseModel:
         raise UserError(f"{root}: base model directory not found (or use 'tiny')")
     if (root / "manifest.json").exists() and (root / "lm").is_dir():
         m = read_json(root / "manifest.json")
+        if not isinstance(m, dict) or not isinstance(m.get("hash"), str):
+            raise UserError(f"{root / 'manifest.json'}: not an ablate base manifest (needs a string `hash`)")
         full = root / "full" if (root / "full").is_dir() else None
         return BaseModel(root=root, lm_dir=root / "lm", full_dir=full, hash=m["hash"], kind="llava" if full else "lm")
     if not (root / "config.json").exists():

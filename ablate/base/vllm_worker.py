@@ -20,6 +20,10 @@ def generate(lm_dir: str, embeds: list, max_tokens: int = 32) -> list[str]:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     from vllm import LLM, SamplingParams
 
+    from ablate.compat import vllm_inspect_in_process
+
+    vllm_inspect_in_process()  # as ablate.eval.engines.vllm_engine does (see ablate.compat)
+
     llm = LLM(model=lm_dir, enable_prompt_embeds=True, dtype="float32", max_model_len=2048, seed=0,
               max_num_seqs=16, enforce_eager=True)
     outs = llm.generate([{"prompt_embeds": e} for e in embeds],

@@ -35,6 +35,7 @@ class RunsLock:
                 holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
             except ValueError:
                 holder = {}
+            holder = holder if isinstance(holder, dict) else {}
             os.close(fd)
             raise UserError(
                 f"{self.path.parent}: runs dir is in use by another sweep (pid {holder.get('pid', '?')}, "

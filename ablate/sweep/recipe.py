@@ -9,6 +9,8 @@
 Validation is strict and collects every problem before raising: unknown sections or keys, wrong
 types, out-of-range values, unknown mixes / task families / benchmarks, missing paths. Each problem is
 one line `file:line: message (key `section.key`)`, and all of them are raised together as one UserError.
+Rules that span keys (volume <= pool, probe for t3-probe, replay with its ratio, ...) and the safe-name
+rule for recipe and mix names live in ablate.sweep.recipe_checks / ablate.names.
 
 Paths (corpus, base model directory, benchmark roots, replay file) are checked when `check_paths` is
 true (the default for `ablate sweep`). `ablate validate --no-path-check` / `ablate plan` check the
@@ -290,8 +292,16 @@ def parse_recipe(text: str, path: str = "<recipe>", overrides: list[str] | tuple
     grid = _grid(err, raw.get("grid", {}), mixes)
     if sec["train"] is not None:
         _train_options_ok(err, sec["train"])
+    from ablate.sweep.recipe_checks import check_names, cross_field, grid_paths
+
+    check_names(err, sec, raw.get("mixes", {}))
+    if not err.items:
+        cross_field(err, sec, mixes, grid, benches)
     if check_paths and not err.items:
         _paths(err, sec, benches)
+        for key, value in grid_paths(grid):
+            if not Path(value).exists():
+                err.add(key, f"file {value} does not exist")
     if err.items:
         n = len(err.items)
         raise UserError(f"{path}: {n} problem{'s' * (n > 1)}:\n  " + "\n  ".join(err.items))
@@ -345,7 +355,8 @@ def _benchmarks(err: _Errors, raw: Any) -> list[BenchmarkSpec]:
     for i, b in enumerate(raw if isinstance(raw, list) else []):
         if isinstance(b, str):
             b = {"name": b}
-        if not isinstance(b, dict) or set(b) - {"name", "path"} or not isinstance(b.get("name"), str):
+        if (not isinstance(b, dict) or set(b) - {"name", "path"} or not isinstance(b.get("name"), str)
+                or not isinstance(b.get("path", ""), str)):
             err.add("eval.benchmarks", f"entry {i}: a benchmark is a name or {{ name = ..., path = ... }}")
             continue
         if b["name"] not in REGISTRY:
@@ -377,7 +388,7 @@ def _grid(err: _Errors, raw: Any, mixes: dict) -> dict[str, list]:
             continue
         if k == "mix":
             for m in v:
-                if m not in mixes:
+                if not isinstance(m, str) or m not in mixes:
                     err.add(key, f"unknown mix `{m}`; defined in section `mixes`: {', '.join(sorted(mixes)) or 'none'}")
         elif k in ("volume", "seed"):
             for x in v:

@@ -385,6 +385,8 @@ def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -
     """Write report.md, results.parquet/.csv and figures for one sweep into out_dir; return report.md."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp-*"):  # left by a report killed mid-write
+        stale.unlink(missing_ok=True)
     variants = variants_frame(record)
     pred = predictions.filter(pl.col("variant").is_in(variants["variant"].to_list()))
     md = [f"# {record['name']}\n"]
@@ -414,8 +416,17 @@ def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -
 
 def load_predictions(eval_dirs: list[str | Path]) -> pl.DataFrame:
     """Concatenate the predictions.parquet of the given evaluation dirs (missing ones skipped)."""
-    frames = [pl.read_parquet(Path(d) / "predictions.parquet") for d in eval_dirs
-              if (Path(d) / "predictions.parquet").is_file()]
+    frames = []
+    for d in eval_dirs:
+        f = Path(d) / "predictions.parquet"
+        if f.is_file():
+            try:
+                frames.append(pl.read_parquet(f))
+            except Exception as e:  # noqa: BLE001 - polars raises several types for a damaged file
+                from ablate.core import UserError
+
+                raise UserError(f"{f}: cannot read Parquet ({type(e).__name__}); rerun `ablate sweep` "
+                                "to recompute this evaluation (generations are cached)") from None
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
@@ -440,9 +451,9 @@ def rebuild(target: str | Path, runs_dir: str | Path = "runs", reports_dir: str 
     """`ablate report`: target is a recipe file, a sweep dir (runs/sweeps/<name>) or a runs dir.
 
     scoring: rescore every reply in this mode (default: the mode each prediction was scored with)."""
-    import json
-
     from ablate.core import UserError
+    from ablate.names import check_name, child_path
+    from ablate.sweep.records import read_sweep_record
 
     t = Path(target)
     if t.is_file() and t.suffix == ".toml":
@@ -459,8 +470,9 @@ def rebuild(target: str | Path, runs_dir: str | Path = "runs", reports_dir: str 
     for r in recs:
         if not r.is_file():
             raise UserError(f"{r}: no sweep record; run `ablate sweep` first (or pass --runs-dir)")
-        record = json.loads(r.read_text())
-        out.append(report_from_record(record, Path(reports_dir) / record["name"], scoring=scoring))
+        record = read_sweep_record(r)
+        out.append(report_from_record(record, child_path(reports_dir, check_name(record["name"], "name", r)),
+                                      scoring=scoring))
     if not out:
         raise UserError(f"{t}: no sweeps recorded there")
     return out

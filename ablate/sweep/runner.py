@@ -33,9 +33,11 @@ import ablate
 from ablate.core import UserError, stable_hash, write_json
 from ablate.eval.benchmarks import REGISTRY, default_path
 from ablate.sweep.live import Live
+from ablate.names import check_name, child_path
 from ablate.sweep.lock import RunsLock
 from ablate.sweep.plan import Variant, expand
 from ablate.sweep.recipe import Recipe
+from ablate.sweep.records import dir_problem, read_manifest
 from ablate.sweep.stage import EVAL, STAGES, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
 
 FORCEABLE = ("synth", "train", "eval", "report")
@@ -71,8 +73,12 @@ def _prepare(ctx: Ctx) -> None:
         ctx.record["world"] = str(ctx.world)
         man = ctx.world / "manifest.json"
         if man.is_file():
-            ctx.record["world_hash"] = json.loads(man.read_text()).get("content_hash")
+            ctx.record["world_hash"] = (read_manifest(man) or {}).get("content_hash")
     ctx.corpus = ctx.world / "captions" / "captions.json" if r.data.corpus == "world" else Path(r.data.corpus)
+    if r.data.corpus != "world":  # a corpus that cannot be read stops the sweep now, naming the file
+        import t3
+
+        t3.read_captions(ctx.corpus, format=r.data.corpus_format, caption_field=r.data.caption_field)
     from ablate.base import resolve_base
 
     ctx.base = resolve_base(r.base.model)
@@ -116,8 +122,11 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
         if stage.is_done(d):
             continue
         if d.exists():  # incomplete or changed since it was written (an edited adapter): redo it
+            why = dir_problem(d)  # a damaged file (truncated Parquet, bad manifest ...) or, for train, an edit
             shutil.rmtree(d)
-            if stage.name == "train":
+            if why:
+                ctx.live.summary(stage.name, f"{why}; recomputing {d}")
+            elif stage.name == "train":
                 ctx.live.summary("train", f"{d}: adapter file changed since training; retraining it")
         vids = [v.id for i in idx for v in jobs[i][1]]
         for vid in vids:  # the executor decides when it starts; its first Progress event says so
@@ -173,8 +182,8 @@ def _fail(ctx: Ctx, v: Variant, stage: str, error: str, log: Path | None) -> Non
 
 def _save(ctx: Ctx, v: Variant | None = None) -> None:
     if v is not None:
-        write_json(ctx.runs / "variants" / f"{v.id}.json", _vrec(ctx, v))
-    write_json(ctx.runs / "sweeps" / ctx.recipe.name / "sweep.json",
+        write_json(child_path(ctx.runs, "variants", f"{check_name(v.id, 'variant id', ctx.recipe.path)}.json"), _vrec(ctx, v))
+    write_json(child_path(ctx.runs, "sweeps", check_name(ctx.recipe.name, "recipe.name", ctx.recipe.path), "sweep.json"),
                {k: val for k, val in ctx.record.items() if not k.startswith("_")})
 
 
@@ -367,6 +376,9 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
     if bad:
         raise UserError(f"--force {bad[0]}: unknown stage; choose from {list(FORCEABLE)}")
     runs = Path(runs_dir)
+    check_name(recipe.name, "recipe.name", recipe.path)  # it becomes runs/sweeps/<name>/, reports/<name>/
+    for root, parts in ((runs, ("sweeps", recipe.name)), (runs, ("variants",)), (Path(reports_dir), (recipe.name,))):
+        child_path(root, *parts)  # a symlink leading out of the runs / reports dir stops us before any work
     t_start = time.perf_counter()
     variants = expand(recipe)
     live = live or Live([(v.id, v.label) for v in variants])
@@ -398,7 +410,7 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
             t0 = time.perf_counter()
             from ablate.sweep.report import report_from_record
 
-            path = report_from_record(record, Path(reports_dir) / recipe.name, eval_dirs)
+            path = report_from_record(record, child_path(reports_dir, recipe.name), eval_dirs)
             live.summary("report", f"{path} in {time.perf_counter() - t0:.1f}s")
         record["report"] = str(path)
         _save(ctx)
@@ -427,7 +439,7 @@ def _recipe_hash(recipe: Recipe) -> str:
 def _clean_tmp(runs: Path) -> None:
     """Remove temp dirs a killed run left behind (safe: we hold the lock on this runs dir)."""
     for stage in STAGES:
-        for p in (runs / stage).glob(".*.tmp-*") if (runs / stage).is_dir() else []:
+        for p in [*(runs / stage).glob(".*.tmp-*"), *(runs / stage).glob(".*.old-*")] if (runs / stage).is_dir() else []:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 

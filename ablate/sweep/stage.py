@@ -150,7 +150,10 @@ class SynthStage:
         return stable_hash({"stage": self.name, "version": self.version_for(job), **s})
 
     def is_done(self, out: Path) -> bool:
-        return (Path(out) / "manifest.json").is_file() and (Path(out) / "train.parquet").is_file()
+        from ablate.sweep.records import stage_complete  # files whole, manifest parses (#13)
+
+        probe = ("probe.parquet",) if (Path(out) / "probe.parquet").exists() else ()
+        return stage_complete(Path(out), ("manifest.json", "train.parquet", *probe))[0]
 
     def run(self, job: SynthJob, out: Path, progress: ProgressFn) -> None:
         progress(Progress(0.0, detail="synthesizing"))
@@ -185,9 +188,10 @@ class TrainStage:
         return stable_hash({"stage": self.name, "version": self.version, **s})
 
     def is_done(self, out: Path) -> bool:
+        from ablate.sweep.records import stage_complete
         from ablate.train.stage import adapter_done
 
-        return adapter_done(out)
+        return stage_complete(Path(out), ("manifest.json", "adapter_model.safetensors"))[0] and adapter_done(out)
 
     def run(self, job: TrainJob, out: Path, progress: ProgressFn) -> None:
         from ablate.core import UserError
@@ -237,7 +241,9 @@ class EvalStage:
         return stable_hash({"stage": self.name, "version": versions, **s})
 
     def is_done(self, out: Path) -> bool:
-        return (Path(out) / "predictions.parquet").is_file() and (Path(out) / "scores.parquet").is_file()
+        from ablate.sweep.records import stage_complete
+
+        return stage_complete(Path(out), ("predictions.parquet", "scores.parquet", "eval.json"))[0]
 
     def run(self, job: EvalJob, out: Path, progress: ProgressFn) -> None:
         from ablate.base import resolve_base

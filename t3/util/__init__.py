@@ -132,3 +132,27 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             if not isinstance(rec, dict):
                 raise UserError(f"{path}:{lineno}: expected a JSON object per line")
             yield lineno, rec
+
+
+def corpus_errors_named(synthesize):
+    """Wrap t3.synthesize so a UserError about the corpus's content names the corpus file.
+
+    What a corpus lacks (too few distinct key phrases, no attribute word to edit) is found deep in the
+    generator, which knows splits, not files. Errors that already name a file, and option errors
+    (`--export`), pass through unchanged. (Done here, not in t3/synth.py, for the reason in this
+    module's docstring: editing that file's code around its string literals changes the embedded
+    base's tokenizer corpus and hash.)
+    """
+    import functools
+
+    @functools.wraps(synthesize)
+    def wrapper(corpus, *args, **kwargs):
+        try:
+            return synthesize(corpus, *args, **kwargs)
+        except UserError as e:
+            msg, path = str(e), str(Path(corpus))
+            if msg.startswith(path) or msg.startswith("--"):
+                raise
+            raise UserError(f"{path}: {msg}") from None
+
+    return wrapper

@@ -114,7 +114,15 @@ def load_items(spec: BenchSpec) -> list[Item]:
         if it.item_id in seen:
             raise UserError(f"{spec.path}: benchmark {spec.name} has duplicate item id {it.item_id!r}")
         seen.add(it.item_id)
-    return items
+    from dataclasses import replace
+
+    from ablate.eval.scorable import unscorable
+
+    out = []
+    for it in items:  # an item that cannot be scored is an error row with its reason, never a silent zero
+        why = None if it.error else unscorable(it.scorer, it.options, it.answer)
+        out.append(replace(it, error=f"{spec.path or spec.name}: {it.item_id}: cannot be scored: {why}") if why else it)
+    return out
 
 
 def need_path(spec: BenchSpec) -> Path:

@@ -33,12 +33,9 @@ def _prepare_env() -> None:
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    from ablate.compat import broken_media_libs
+    from ablate.compat import vllm_inspect_in_process
 
-    if broken_media_libs():
-        import vllm.model_executor.models.registry as registry
-
-        registry._run_in_subprocess = lambda fn: fn()
+    vllm_inspect_in_process()
 
 
 def _lora_into(x, w, runs, out, add: bool, scale: float = 1.0) -> None:
