@@ -22,7 +22,7 @@ from pathlib import Path
 from t3.util import (UserError, atomic_dir, atomic_write_text, canonical_json, file_sha256, iter_jsonl,
                      read_json, stable_hash, write_json)
 
-__all__ = ["UserError", "atomic_dir", "atomic_write_text", "cache_root", "canonical_json", "content_sha256", "content_tree_hash",
+__all__ = ["UserError", "atomic_dir", "atomic_write_text", "cache_root", "node_cache_root", "canonical_json", "content_sha256", "content_tree_hash",
            "field_docs", "file_sha256", "iter_jsonl", "read_json", "stable_hash", "tree_hash", "write_json"]
 
 
@@ -41,6 +41,18 @@ def cache_root() -> Path:
     """Where built artefacts (world, base model, frame caches) live: $ABLATE_CACHE or ~/.cache/ablate."""
     env = os.environ.get("ABLATE_CACHE")
     root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ablate"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def node_cache_root() -> Path:
+    """Where this machine's caches of derived data live (item generations, decoded frames, features,
+    file-hash sidecar, SQLite files): $ABLATE_NODE_CACHE, else cache_root(). On a cluster whose
+    ABLATE_CACHE is shared, set ABLATE_NODE_CACHE to a local disk on each node."""
+    env = os.environ.get("ABLATE_NODE_CACHE")
+    if not env:
+        return cache_root()
+    root = Path(env)
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -76,7 +88,7 @@ def content_sha256(path: str | Path) -> str:
     p = Path(path).resolve()
     st = p.stat()
     key = f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
-    db_path = cache_root() / "hashes.sqlite"
+    db_path = node_cache_root() / "hashes.sqlite"
     try:
         db = sqlite3.connect(str(db_path), timeout=60)
         db.execute("CREATE TABLE IF NOT EXISTS sha (key TEXT PRIMARY KEY, sha TEXT)")

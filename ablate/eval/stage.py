@@ -10,7 +10,7 @@
 
 Writes out/predictions.parquet (one row per variant x benchmark x item), out/scores.parquet
 (ablate.eval.scoring) and out/eval.json (what was evaluated). Generations are cached per item under
-cache_root()/eval/generations.sqlite, keyed by (base hash, adapter weights sha256, item content
+node_cache_root()/eval/generations.sqlite, keyed by (base hash, adapter weights sha256, item content
 hash, frames, sampling, prompt version): a rerun answers from the cache without starting an
 engine, and retraining an adapter in place changes its sha256 and so misses. Scores are always
 recomputed from replies, so a scorer change never serves stale scores.
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from ablate.eval.benchmarks import PROMPT_VERSION, REGISTRY, BenchSpec, Item, load_items
-from ablate.core import UserError, cache_root, stable_hash, write_json
+from ablate.core import UserError, node_cache_root, stable_hash, write_json
 from ablate.eval.engines.base import Request, SamplingParams, adapter_sha256
 from ablate.eval.scoring import SCORERS_VERSION, SCORING_MODES, score, scores_from_rows
 from ablate.eval.video import VideoError, resolve_video, video_hash
@@ -50,7 +50,7 @@ class GenCache:
     """Item-level generation cache: one SQLite table shared by every run on this machine."""
 
     def __init__(self, path: Path | None = None):
-        path = path or cache_root() / "eval" / "generations.sqlite"
+        path = path or node_cache_root() / "eval" / "generations.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         try:
@@ -134,13 +134,20 @@ def _key(base_hash: str, sha: str, p: _Prepared, frames: int, sampling: Sampling
                         EVAL_VERSION], n=32)
 
 
+def _shard(xs: list, items: tuple[int, int] | None) -> list:
+    return xs[items[0]::items[1]] if items else xs
+
+
 def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec], out: str | Path,
              engine: str = "vllm", frames: int = 8, max_tokens: int = 24, progress_cb: Callable | None = None,
-             sampling: SamplingParams | None = None, show_progress: bool = True, scoring: str = "ablate") -> Path:
+             sampling: SamplingParams | None = None, show_progress: bool = True, scoring: str = "ablate",
+             items: tuple[int, int] | None = None) -> Path:
     """Evaluate every variant on every benchmark; write predictions/scores Parquet into `out`.
 
     scoring: "ablate" (official rules, then judge-free fallbacks) or "official" (official rules only);
     recorded in every prediction row and in eval.json.
+    items=(i, n): only the items at positions i, i+n, ... of each benchmark (one of n item shards,
+    whose predictions together are those of the whole benchmark).
 
     progress_cb(benchmark, done, total, info) is called after each engine chunk, with done/total counted
     over all benchmarks x variants of this call (for the sweep's live table); info has hits, requests_per_s.
@@ -185,7 +192,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
         return state["encoder"].prompt_embeds(feats, video_user_text(frames, p.item.prompt))
 
     # every benchmark file is read (and a malformed one reported) before any engine starts
-    loaded = [(spec, _prepare(load_items(spec), tokenizer, frames)) for spec in benchmarks]
+    loaded = [(spec, _prepare(_shard(load_items(spec), items), tokenizer, frames)) for spec in benchmarks]
     grand_total = len(adapters) * sum(len(p) for _, p in loaded)
     grand_done = 0
     rows: list[dict] = []

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ablate.core import cache_root, file_sha256
+from ablate.core import file_sha256, node_cache_root
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,7 +81,7 @@ def load_frames(path: Path, frames: int, size: int, vhash: str | None = None) ->
     import numpy as np
 
     vhash = vhash or video_hash(path)
-    f = cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-{size}-v{FRAMES_VERSION}.npy"
+    f = node_cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-{size}-v{FRAMES_VERSION}.npy"
     if f.exists():
         try:
             return np.load(f)
@@ -101,7 +101,7 @@ class FeatureCache:
 
     def __init__(self, encoder, base_hash: str, frames: int):
         self.encoder, self.base_hash, self.frames = encoder, base_hash, frames
-        self.dir = cache_root() / "eval" / "features" / base_hash
+        self.dir = node_cache_root() / "eval" / "features" / base_hash
         self.hits = 0
 
     def features(self, path: Path, vhash: str):

@@ -4,12 +4,14 @@
     ablate plan recipes/data_scale.toml               # variant table, what is cached (no torch import)
     ablate sweep recipes/data_scale.toml              # run / resume; report -> reports/data_scale/
     ablate sweep recipes/smoke.toml --set train.lora_rank=4 --force eval
+    ablate sweep recipes/data_scale.toml --executor ray --address auto   # on a Ray cluster (`ray start --head`)
     ablate report recipes/data_scale.toml             # rebuild the report from stored predictions
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ablate.core import UserError
 
@@ -50,13 +52,32 @@ def _sweep(args) -> int:
     from ablate.sweep.runner import run_sweep
 
     recipe = load_recipe(args.recipe, args.overrides, check_paths=True)
-    record = run_sweep(recipe, args.runs_dir, args.reports_dir, force=args.force)
+    with make_executor(recipe.sweep, args.executor, args.address) as executor:
+        runs = Path(args.runs_dir).resolve() if hasattr(executor, "check_shared") else args.runs_dir  # paths in jobs
+        record = run_sweep(recipe, runs, args.reports_dir, force=args.force, executor=executor)  # work on every node
     failed = [v for v in record["variants"] if v.get("status") == "failed"]
     print(f"report: {record['report']}")
     if failed:
         print(f"{len(failed)} variant(s) failed: " + ", ".join(f"{v['label']} ({v['failed_stage']})" for v in failed))
         return 1
     return 0
+
+
+def make_executor(sweep, executor: str | None = None, address: str | None = None):
+    """The executor named by --executor (else [sweep] executor), as a context manager."""
+    import contextlib
+
+    name = executor or ("ray" if address else sweep.executor)
+    if name == "local":
+        if address:
+            raise UserError("--address is for --executor ray (a Ray cluster to join)")
+        from ablate.sweep.executor import LocalExecutor
+
+        return contextlib.nullcontext(LocalExecutor())
+    from ablate.sweep.ray_executor import RayExecutor
+
+    return RayExecutor(address or sweep.address, gpus_per_cell=sweep.gpus_per_cell, cpus_per_cell=sweep.cpus_per_cell,
+                       max_retries=sweep.max_retries, timeout_s=sweep.timeout, eval_shards=sweep.eval_shards)
 
 
 def _report(args) -> int:
@@ -74,6 +95,12 @@ def add_cli(sub) -> None:
     p.add_argument("--reports-dir", default="reports", help="reports go to REPORTS_DIR/<recipe name>/")
     p.add_argument("--force", action="append", default=[], choices=["synth", "train", "eval", "report"],
                    help="redo a stage even if its output exists (repeatable)")
+    p.add_argument("--executor", choices=["local", "ray"], default=None,
+                   help="where jobs run: local child processes (default) or Ray tasks (pip install -e \".[ray]\"); "
+                        "default: the recipe's [sweep] executor")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster to join (auto = the one `ray start --head` started, or HOST:PORT); "
+                        "without it --executor ray starts a local cluster for this sweep")
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("validate", help="check recipes (schema, values, paths) without running anything")

@@ -141,6 +141,30 @@ class EvalSection:
 
 
 @dataclass(frozen=True)
+class SweepSection:
+    """Where the jobs run; `ablate sweep --executor / --address` override these. Not part of any key:
+    the same recipe gives the same results on one machine and on a cluster."""
+
+    executor: str = "local"
+    """`local` (child processes on this machine) or `ray` (Ray tasks on a cluster; pip install -e ".[ray]")."""
+    address: str | None = None
+    """Ray cluster to join: `auto` (the one `ray start` started) or HOST:PORT; unset: a local Ray cluster
+    that lives as long as the sweep."""
+    gpus_per_cell: float | None = None
+    """GPUs per training / evaluation job under Ray; unset: 1 when the cluster has GPUs, else 0."""
+    cpus_per_cell: float = 1
+    """CPU slots per job under Ray (what bounds how many run at once on a cluster without GPUs)."""
+    max_retries: int = 3
+    """Ray retries of a job whose worker process, Ray worker or node died (a Python error is never retried)."""
+    timeout: float | None = None
+    """Seconds after which a running job is killed and recorded as failed (Ray); unset: no limit."""
+    eval_shards: int | None = None
+    """Engines per evaluation setting (Ray): unset = one per GPU of the cluster (1 without GPUs); 1 = one
+    engine for all variants, as locally. Variants are split into balanced subsets, or, with fewer
+    variants than shards, the benchmark items are."""
+
+
+@dataclass(frozen=True)
 class Recipe:
     path: str
     recipe: RecipeSection
@@ -154,6 +178,7 @@ class Recipe:
     """Axis -> values. `mix`, `volume`, `seed`, or `train.X` / `data.X` / `eval.X`."""
     train: TrainSection
     eval: EvalSection
+    sweep: SweepSection = SweepSection()
 
     @property
     def name(self) -> str:
@@ -169,7 +194,8 @@ def _train_choices() -> dict[str, tuple]:
     return OPTION_CHOICES
 
 
-SECTIONS = {"recipe": RecipeSection, "base": BaseSection, "world": WorldSection, "data": DataSection, "train": TrainSection, "eval": EvalSection}
+SECTIONS = {"recipe": RecipeSection, "base": BaseSection, "world": WorldSection, "data": DataSection, "train": TrainSection, "eval": EvalSection,
+            "sweep": SweepSection}
 GRID_SECTIONS = ("train", "data", "eval")
 RANGES: dict[str, tuple[float, float]] = {
     "data.pool": (1, 10**8), "data.probe": (0, 10**7), "data.frames": (3, 1024),
@@ -179,10 +205,13 @@ RANGES: dict[str, tuple[float, float]] = {
     "train.max_steps": (-1, 10**9), "train.batch_size": (1, 65536), "train.grad_accum": (1, 65536),
     "train.max_length": (16, 10**6), "train.replay_ratio": (0, 100), "eval.frames": (1, 1024),
     "eval.max_tokens": (1, 65536), "recipe.seed": (0, 2**31), "seed": (0, 2**31), "volume": (0, 10**8),
+    "sweep.gpus_per_cell": (0, 1024), "sweep.cpus_per_cell": (0, 4096), "sweep.max_retries": (0, 1000),
+    "sweep.timeout": (1, 10**8), "sweep.eval_shards": (1, 4096),
 }
 CHOICES: dict[str, tuple] = {
     **{f"train.{k}": v for k, v in _train_choices().items()},
     "data.length_scale": (1, 2, 4, 8), "eval.engine": ("vllm", "hf"), "eval.scoring": ("ablate", "official"),
+    "sweep.executor": ("local", "ray"),
     "data.corpus_format": ("auto", "llava", "coco", "sharegpt4v", "jsonl", "parquet", "csv"),
 }
 

@@ -129,8 +129,8 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
             elif stage.name == "train":
                 ctx.live.summary("train", f"{d}: adapter file changed since training; retraining it")
         vids = [v.id for i in idx for v in jobs[i][1]]
-        for vid in vids:
-            ctx.live.update(vid, stage=stage.name, progress=0.0, started=time.time())
+        for vid in vids:  # the executor decides when it starts; its first Progress event says so
+            ctx.live.update(vid, stage=f"{stage.name} queued", progress=None)
 
         def show(ev: Progress, vids=vids, name=stage.name):
             fields = {k: val for k, val in (("progress", ev.fraction), ("loss", ev.loss)) if val is not None}
@@ -283,45 +283,70 @@ def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list
     for v in variants:
         if _vrec(ctx, v)["status"] != "failed":
             groups.setdefault(stable_hash(v.eval_key), []).append(v)
+    k = ctx.executor.shards() if hasattr(ctx.executor, "shards") else 1
     jobs = []
     for vs in groups.values():
         ev = vs[0].eval
         recs = {v.id: _vrec(ctx, v) for v in vs}
-        jobs.append((EvalJob(base=str(ctx.base.root), base_hash=ctx.base.hash,
-                             adapters={vid: r.get("adapter") for vid, r in recs.items()},
-                             train_keys={vid: r["stages"].get("train") for vid, r in recs.items()},
-                             benchmarks=benches, engine=ev.engine, frames=ev.frames, max_tokens=ev.max_tokens,
-                             scoring=ev.scoring), vs))
+        job = EvalJob(base=str(ctx.base.root), base_hash=ctx.base.hash,
+                      adapters={vid: r.get("adapter") for vid, r in recs.items()},
+                      train_keys={vid: r["stages"].get("train") for vid, r in recs.items()},
+                      benchmarks=benches, engine=ev.engine, frames=ev.frames, max_tokens=ev.max_tokens,
+                      scoring=ev.scoring)
+        jobs += shard_eval(job, vs, k)
     n_run = ctx.executed["eval"]
     res = _run_stage(ctx, EVAL, jobs)
-    eval_dirs = []
+    failed: dict[str, Ran] = {}
+    shards: dict[str, list[tuple[Ran, EvalJob]]] = {}
     for i, (job, vs) in enumerate(jobs):
-        if res[i].error:
-            for v in vs:
-                _fail(ctx, v, "eval", res[i].error, _log(ctx, "eval", res[i].key))
-            continue
-        edir = ctx.runs / "eval" / res[i].key
-        eval_dirs.append(edir)
-        accs = _variant_accs(edir)
+        ran = res[i]
         for v in vs:
-            _done(ctx, v, "eval", job, res[i])
+            if ran.error:
+                failed.setdefault(v.id, ran)
+            else:
+                shards.setdefault(v.id, []).append((ran, job))
+    # a variant is evaluated when all its shards are; a dir with a failed variant's items is left out
+    eval_dirs = list(dict.fromkeys(ctx.runs / "eval" / res[i].key for i, (_, vs) in enumerate(jobs)
+                                   if not any(v.id in failed for v in vs)))
+    accs = _variant_accs(eval_dirs) if eval_dirs else {}
+    for vs in groups.values():
+        for v in vs:
+            if v.id in failed:
+                _fail(ctx, v, "eval", failed[v.id].error, _log(ctx, "eval", failed[v.id].key))
+                continue
+            (ran, job), *more = shards[v.id]
+            _done(ctx, v, "eval", job, ran)
             rec = _vrec(ctx, v)
+            if more:
+                rec["eval_shards"] = [ran.key] + [r.key for r, _ in more]
             rec["status"] = "done"
             rec.update(accs.get(v.id, {}))
             ctx.live.update(v.id, stage="done", progress=1.0, **accs.get(v.id, {}))
             _save(ctx, v)
     ctx.record["eval_dirs"] = [str(d) for d in eval_dirs]
     ctx.record["timings"]["eval"] = time.perf_counter() - t0
-    ctx.live.summary("eval", f"{len(groups)} engine call(s), {ctx.executed['eval'] - n_run} run, "
+    ctx.live.summary("eval", f"{len(jobs)} engine call(s), {ctx.executed['eval'] - n_run} run, "
                              f"{len(eval_dirs)} ok in {time.perf_counter() - t0:.1f}s")
     return eval_dirs
 
 
-def _variant_accs(edir: Path) -> dict:
+def shard_eval(job: EvalJob, vs: list[Variant], k: int) -> list[tuple[EvalJob, list[Variant]]]:
+    """One evaluation setting's job as k engine jobs: k balanced subsets of its variants (round robin),
+    or, with fewer variants than k, k item shards of all of them. k = 1: the job itself, same key."""
+    if k <= 1 or not vs:
+        return [(job, vs)]
+    if len(vs) >= k:
+        parts = [vs[i::k] for i in range(k)]
+        return [(dataclasses.replace(job, adapters={v.id: job.adapters[v.id] for v in p},
+                                     train_keys={v.id: job.train_keys[v.id] for v in p}), p) for p in parts]
+    return [(dataclasses.replace(job, items=[i, k]), vs) for i in range(k)]
+
+
+def _variant_accs(edirs: list[Path]) -> dict:
     """Per variant: mean accuracy over text benchmarks and over video benchmarks (live table)."""
     import polars as pl
 
-    p = pl.read_parquet(edir / "predictions.parquet")
+    p = pl.concat([pl.read_parquet(d / "predictions.parquet") for d in edirs], how="diagonal_relaxed")
     g = (p.group_by("variant", "benchmark", "modality").agg(pl.col("correct").fill_null(False).mean().alias("a"))
          .group_by("variant", "modality").agg(pl.col("a").mean()))
     out: dict = {}
@@ -349,7 +374,7 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
     with RunsLock(runs, recipe.name):
         _clean_tmp(runs)
         record = {"name": recipe.name, "recipe_path": recipe.path, "description": recipe.recipe.description,
-                  "recipe_hash": stable_hash(dataclasses.asdict(recipe)), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "recipe_hash": _recipe_hash(recipe), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                   "versions": _versions(), "timings": {},
                   "variants": [{"id": v.id, "label": v.label, "mix": v.mix, "volume": v.volume, "seed": v.seed,
                                 "axes": v.axes, "status": "pending", "stages": {}, "timings": {}} for v in variants]}
@@ -359,6 +384,8 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
             executor = LocalExecutor()
         ctx = Ctx(recipe, runs, tuple(force), live, record, executor)
         _prepare(ctx)  # before the live table: world/base builds draw their own rich progress bars
+        if hasattr(executor, "check_shared"):  # a cluster: every node must see these paths as we do
+            executor.check_shared(_shared_paths(ctx), runs)
         with live:
             live.summary("prepare", f"base {ctx.base.hash} world {record.get('world_hash', '-')} "
                                     f"in {record['timings']['prepare']:.1f}s")
@@ -377,6 +404,25 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
         record["report"] = str(path)
         _save(ctx)
     return record
+
+
+def _shared_paths(ctx: Ctx) -> dict[str, Path]:
+    """What jobs read besides the runs dir: the base model, the corpus, the world, benchmark and replay files."""
+    r = ctx.recipe
+    paths = {"base dir": Path(ctx.base.root), "corpus": ctx.corpus}
+    if ctx.world is not None:
+        paths["world"] = ctx.world
+    for b in r.benchmark_specs():
+        if b.path:
+            paths[f"benchmark {b.name}"] = Path(b.path)
+    if r.data.replay:
+        paths["replay file"] = Path(r.data.replay)
+    return paths
+
+
+def _recipe_hash(recipe: Recipe) -> str:
+    """What the recipe asks, not where it runs: [sweep] (executor, address ...) is left out."""
+    return stable_hash({k: v for k, v in dataclasses.asdict(recipe).items() if k != "sweep"})
 
 
 def _clean_tmp(runs: Path) -> None:

@@ -108,6 +108,7 @@ class EvalJob(_OnBase):
     frames: int = 8  # sampled per video
     max_tokens: int = 32  # greedy generation budget per answer
     scoring: str = "ablate"  # ablate (official rules, then judge-free fallbacks) | official (official rules only)
+    items: list | None = None  # [i, n]: items i, i+n, i+2n ... of each benchmark (item shard i of n); None: all
 
 
 JOBS = {c.kind: c for c in (SynthJob, TrainJob, EvalJob)}
@@ -229,6 +230,8 @@ class EvalStage:
 
         s = _settings(job)
         del s["base"]
+        if s["items"] is None:
+            del s["items"]
         versions = self.version  # with only the scorers these benchmarks use (the registry says which)
         used = {sc for b in job.benchmarks for sc in REGISTRY[b["name"]].scorers}
         versions["scorers"] = {k: n for k, n in versions["scorers"].items() if k in used}
@@ -261,7 +264,8 @@ class EvalStage:
         progress(Progress(0.0, detail="loading"))
         with atomic_dir(out) as tmp:
             evaluate(resolve_base(job.base), adapters, benches, tmp, engine=job.engine, frames=job.frames,
-                     max_tokens=job.max_tokens, progress_cb=progress_cb, scoring=job.scoring)
+                     max_tokens=job.max_tokens, progress_cb=progress_cb, scoring=job.scoring,
+                     items=tuple(job.items) if job.items else None)
 
 
 SYNTH, TRAIN, EVAL = SynthStage(), TrainStage(), EvalStage()

@@ -13,6 +13,7 @@ exception (or a kill) mid-training leaves no directory under the final name.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -230,6 +231,7 @@ def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, 
             result = trainer.train()
         train_s = float(result.metrics.get("train_runtime", time.perf_counter() - t0[0]))
         trainer.model.save_pretrained(str(tmp))
+        _sort_target_modules(tmp / "adapter_config.json")
         for extra in ("README.md", ".trainer"):
             p = tmp / extra
             if p.is_dir():
@@ -281,3 +283,12 @@ def _versions() -> dict:
     import importlib.metadata as md
 
     return {k: md.version(k) for k in ("torch", "transformers", "trl", "peft")}
+
+
+def _sort_target_modules(config: Path) -> None:
+    """PEFT writes target_modules from a set, in an order that follows PYTHONHASHSEED: sorted, two runs of
+    the same training write the same adapter_config.json, so the adapter's sha256 (an eval key input) agrees."""
+    cfg = json.loads(config.read_text())
+    if isinstance(cfg.get("target_modules"), list):
+        cfg["target_modules"] = sorted(cfg["target_modules"])
+        config.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")

@@ -154,12 +154,12 @@ def zero_adapter(like: Path) -> Path:
 
     from safetensors.numpy import load_file, save_file
 
-    from ablate.core import atomic_dir, cache_root, stable_hash
+    from ablate.core import atomic_dir, node_cache_root, stable_hash
 
     cfg = adapter_config(like)
     tensors = load_file(str(like / "adapter_model.safetensors"))
     shapes = {k: list(v.shape) for k, v in tensors.items()}
-    out = cache_root() / "eval" / "zero_lora" / stable_hash([cfg, shapes])
+    out = node_cache_root() / "eval" / "zero_lora" / stable_hash([cfg, shapes])
     if not out.exists():
         import numpy as np
 
