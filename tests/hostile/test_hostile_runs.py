@@ -22,7 +22,6 @@ import pytest
 from fixtures_t3 import world_captions, write_llava
 
 pytestmark = pytest.mark.slow
-NEEDS_STAGE_CONTRACT = pytest.mark.xfail(strict=False, reason="needs stage contract (#14): inputs hashed at use")
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +198,6 @@ def test_stale_temp_dirs_are_removed(sw):
     assert not list(sw.runs.rglob(".*.tmp-*")) and not list(sw.reports.rglob(".*.tmp-*"))
 
 
-@NEEDS_STAGE_CONTRACT
 def test_adapter_rewritten_in_place_is_noticed(sw):
     """Issue #13 item 2 (H1's stage contract): the adapter file is hashed at use. An adapter changed
     since training is retrained (its training job is still the same), so the predictions served are
@@ -214,7 +212,6 @@ def test_adapter_rewritten_in_place_is_noticed(sw):
     same_results(sw)  # retrained deterministically: the same weights as before the edit
 
 
-@NEEDS_STAGE_CONTRACT
 def test_benchmark_file_changed_in_place_is_evaluated_again(sw):
     """Issue #13 (H1's stage contract): an external benchmark file is identified by its bytes."""
     f = sw.d / "order_val.jsonl"
