@@ -276,7 +276,8 @@ def test_rescore_dir_official_mode_rewrites_predictions_scores_and_manifest(tmp_
     import argparse
     import json
 
-    from ablate.eval.stage import PRED_COLUMNS, add_cli, write_outputs
+    from ablate.eval.cli import add_cli
+    from ablate.eval.outputs import PRED_COLUMNS, write_outputs
 
     old = _preds().drop("scoring").with_columns(pl.lit("tempcompass").alias("benchmark"))
     rows = [{**{c: None for c in PRED_COLUMNS if c != "match_rule" and c != "scoring"}, **r, "item_id": str(i),
@@ -361,7 +362,7 @@ def test_scoring_mode_in_recipe_identity_and_cli():
     import argparse
     from pathlib import Path
 
-    from ablate.eval.stage import add_cli
+    from ablate.eval.cli import add_cli
     from ablate.sweep.plan import expand
     from ablate.sweep.recipe import load_recipe
 
