@@ -262,7 +262,7 @@ def _descendants(root: int) -> list[int]:
 def test_shard_eval_balanced_variants_or_items_and_k1_keeps_the_key(tmp_path):
     from ablate.sweep.plan import expand
     from ablate.sweep.recipe import load_recipe
-    from ablate.sweep.runner import shard_eval
+    from ablate.sweep.eval_shards import shard_eval
     from ablate.sweep.stage import EVAL, EvalJob
 
     bench = tmp_path / "probe.parquet"
