@@ -335,7 +335,7 @@ def test_smoke_local_and_ray_identical(tmp_path):
 def test_executor_choice_from_flags_and_recipe():
     from ablate.sweep.cli import make_executor
     from ablate.sweep.executor import LocalExecutor
-    from ablate.sweep.recipe import SweepSection
+    from ablate.sweep.sections import SweepSection
 
     with make_executor(SweepSection()) as ex:
         assert isinstance(ex, LocalExecutor)

@@ -20,7 +20,7 @@ from ablate.core import stable_hash, write_json
 from ablate.names import check_name, child_path
 from ablate.sweep.live import Live
 from ablate.sweep.plan import Variant
-from ablate.sweep.recipe import Recipe
+from ablate.sweep.sections import Recipe
 from ablate.sweep.stage import STAGES
 
 @dataclasses.dataclass

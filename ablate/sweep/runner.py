@@ -38,8 +38,8 @@ from ablate.sweep.eval_shards import _variant_accs, shard_eval
 from ablate.sweep.live import Live
 from ablate.sweep.lock import RunsLock
 from ablate.sweep.plan import Variant, expand
-from ablate.sweep.recipe import Recipe
 from ablate.sweep.records import dir_problem, read_manifest
+from ablate.sweep.sections import Recipe
 from ablate.sweep.stage import EVAL, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
 
 FORCEABLE = ("synth", "train", "eval", "report")
