@@ -22,7 +22,7 @@ COMMAND_MODULES = [
     "ablate.doctor",
     "ablate.world",
     "ablate.synth.stage",
-    "ablate.eval.stage",
+    "ablate.eval.cli",
     "ablate.base.cli",
     "ablate.train.stage",
 ]

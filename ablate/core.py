@@ -23,7 +23,7 @@ from t3.util import (UserError, atomic_dir, atomic_write_text, canonical_json, f
                      read_json, stable_hash, write_json)
 
 __all__ = ["UserError", "atomic_dir", "atomic_write_text", "cache_root", "node_cache_root", "canonical_json", "content_sha256", "content_tree_hash",
-           "field_docs", "file_sha256", "iter_jsonl", "read_json", "stable_hash", "tree_hash", "write_json"]
+           "field_docs", "file_sha256", "iter_jsonl", "read_json", "read_json_file", "stable_hash", "tree_hash", "write_json"]
 
 
 def tree_hash(root: str | Path, n: int = 16, exclude: tuple[str, ...] = ()) -> str:
@@ -55,6 +55,19 @@ def node_cache_root() -> Path:
     root = Path(env)
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def read_json_file(path: Path, missing: str):
+    """The JSON in `path`; UserError(missing) when there is no such file, one naming the file and line when
+    it does not parse (config.json, adapter_config.json: the message says what the directory should be)."""
+    import json
+
+    if not path.is_file():
+        raise UserError(missing)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
 
 
 def field_docs(cls) -> dict[str, str]:

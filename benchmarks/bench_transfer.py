@@ -33,9 +33,12 @@ def _parse_set(values: list[str]) -> dict:
 
 def item_transfer(pred):
     try:
-        from ablate.sweep.report import item_transfer as f
-    except ImportError:  # before the layout move of issue #14
-        from ablate.report import item_transfer as f
+        from ablate.sweep.report_stats import item_transfer as f
+    except ImportError:
+        try:  # before report.py was split
+            from ablate.sweep.report import item_transfer as f
+        except ImportError:  # before the layout move of issue #14
+            from ablate.report import item_transfer as f
     return f(pred)
 
 

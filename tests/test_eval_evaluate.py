@@ -8,7 +8,9 @@ import polars as pl
 import pytest
 
 from ablate.eval.benchmarks import BenchSpec
-from ablate.eval.stage import PRED_COLUMNS, add_cli, evaluate, rescore_dir
+from ablate.eval.cli import add_cli
+from ablate.eval.outputs import PRED_COLUMNS, rescore_dir
+from ablate.eval.stage import evaluate
 from fixtures_eval import build_lora
 
 

@@ -264,7 +264,8 @@ def test_rescore_predictions_records_rule_mode_and_version():
 
 
 def test_report_rule_table():
-    from ablate.sweep.report import _match_rule_section, variants_frame
+    from ablate.sweep.report_sections import _match_rule_section
+    from ablate.sweep.report_stats import variants_frame
 
     p = rescore_predictions(_preds())
     md = "\n".join(_match_rule_section(p, variants_frame({"variants": [{"id": "v", "label": "v0", "volume": 0}]})))
@@ -276,7 +277,8 @@ def test_rescore_dir_official_mode_rewrites_predictions_scores_and_manifest(tmp_
     import argparse
     import json
 
-    from ablate.eval.stage import PRED_COLUMNS, add_cli, write_outputs
+    from ablate.eval.cli import add_cli
+    from ablate.eval.outputs import PRED_COLUMNS, write_outputs
 
     old = _preds().drop("scoring").with_columns(pl.lit("tempcompass").alias("benchmark"))
     rows = [{**{c: None for c in PRED_COLUMNS if c != "match_rule" and c != "scoring"}, **r, "item_id": str(i),
@@ -361,7 +363,7 @@ def test_scoring_mode_in_recipe_identity_and_cli():
     import argparse
     from pathlib import Path
 
-    from ablate.eval.stage import add_cli
+    from ablate.eval.cli import add_cli
     from ablate.sweep.plan import expand
     from ablate.sweep.recipe import load_recipe
 

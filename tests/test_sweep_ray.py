@@ -262,7 +262,7 @@ def _descendants(root: int) -> list[int]:
 def test_shard_eval_balanced_variants_or_items_and_k1_keeps_the_key(tmp_path):
     from ablate.sweep.plan import expand
     from ablate.sweep.recipe import load_recipe
-    from ablate.sweep.runner import shard_eval
+    from ablate.sweep.eval_shards import shard_eval
     from ablate.sweep.stage import EVAL, EvalJob
 
     bench = tmp_path / "probe.parquet"
@@ -335,7 +335,7 @@ def test_smoke_local_and_ray_identical(tmp_path):
 def test_executor_choice_from_flags_and_recipe():
     from ablate.sweep.cli import make_executor
     from ablate.sweep.executor import LocalExecutor
-    from ablate.sweep.recipe import SweepSection
+    from ablate.sweep.sections import SweepSection
 
     with make_executor(SweepSection()) as ex:
         assert isinstance(ex, LocalExecutor)

@@ -9,7 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ablate.sweep.report import build_report, paired_deltas, results_table, variants_frame, wilson
+from ablate.eval.scoring import wilson
+from ablate.sweep.report import build_report
+from ablate.sweep.report_stats import paired_deltas, results_table, variants_frame
 
 ASPECTS = ["order", "attribute_change", "direction"]
 
@@ -104,7 +106,7 @@ def test_build_report_sections_and_files(sweep, tmp_path):
 
 
 def test_item_level_transfer_from_text_twin():
-    from ablate.sweep.report import item_transfer
+    from ablate.sweep.report_stats import item_transfer
 
     rows = []
     # 4 items per variant: text right on items 0, 1; video right on 0 and 2

@@ -11,7 +11,8 @@ import typing
 import pytest
 
 from ablate.core import field_docs
-from ablate.sweep.recipe import TrainSection, parse_recipe
+from ablate.sweep.recipe import parse_recipe
+from ablate.sweep.sections import TrainSection
 from ablate.train.stage import OPTION_CHOICES, TrainOptions
 
 FIELDS = [f.name for f in dataclasses.fields(TrainOptions)]

@@ -11,22 +11,22 @@ error row it is counted in `n_error` with its reason in `error`, and the report 
 
 from __future__ import annotations
 
-from ablate.eval import tempcompass_rules as tc
+from ablate.eval import tempcompass_text as tct
 from ablate.eval.scoring import LETTERS, _LETTER, _PREFIX, _norm
 
 
 def _tempcompass_gold(options: tuple[str, ...], answer: str) -> int | None:
     """The option the answer names, or None. A full answer line ("C. slower") must match its option
     in index and sentence; a bare index ("C") or a bare sentence ("slower") is read as the scorer reads it."""
-    opts = tc.parse_options(options)
+    opts = tct.parse_options(options)
     a = answer.strip()
-    exact = next((k for k, o in enumerate(opts) if tc.words(o.line) == tc.words(a)), None)
+    exact = next((k for k, o in enumerate(opts) if tct.words(o.line) == tct.words(a)), None)
     if exact is not None:
         return exact
-    line = tc.parse_options((a,))[0]
+    line = tct.parse_options((a,))[0]
     if line.sent != line.line and line.sent:  # an index and a sentence: both must agree with one option
         return next((k for k, o in enumerate(opts) if o.key == line.key and o.words == line.words), None)
-    return tc.gold_index(opts, a)
+    return tct.gold_index(opts, a)
 
 
 def _letter_of(text: str) -> str | None:

@@ -30,6 +30,7 @@ import re
 from typing import NamedTuple
 
 from ablate.eval import tempcompass_rules as tc
+from ablate.eval import tempcompass_text as tct
 from t3.layout import LETTERS  # option letters, defined once (T3 writes them, scorers read them)
 
 SCORERS_VERSION = {"tempcompass-mc": 2, "tempcompass-cm": 2, "yes_no": 2, "videomme": 2, "mlvu": 2, "t3": 2}
@@ -105,10 +106,10 @@ def _t3(reply: str, options: tuple[str, ...], answer: str, official: bool) -> Sc
     r = reply.strip()
     got = _t3_rules(r, options, accepted, gold_letters)
     if got is None and not official:  # the reply shapes real models add around T3's own forms
-        t1 = tc.strip_markdown(r)
-        t2 = tc.drop_lead(t1)
+        t1 = tct.strip_markdown(r)
+        t2 = tct.drop_lead(t1)
         for text, rule in ((t1, "fallback:markdown"), (t2, "fallback:lead-phrase")):
-            if text != r and not tc.is_refusal(text) and (hit := _t3_rules(text, options, accepted, gold_letters)):
+            if text != r and not tct.is_refusal(text) and (hit := _t3_rules(text, options, accepted, gold_letters)):
                 got = (hit[0], hit[1], rule)
                 break
     if got is None:

@@ -34,8 +34,10 @@ import functools
 import re
 from typing import NamedTuple
 
+from ablate.eval.tempcompass_text import (INDEX_WORDS, LEAD_YN, Opt, drop_lead, gold_index, is_refusal, parse_options,
+                                          strip_markdown, words)
+
 OFFICIAL_LETTERS = ("A", "B", "C", "D")  # the official multi-choice rules know these four only
-INDEX_WORDS = r"(?:caption|sentence|option|choice|answer)"
 
 
 class Match(NamedTuple):
@@ -45,100 +47,6 @@ class Match(NamedTuple):
 
 
 UNMATCHED = Match(None, "unmatched", False)
-
-
-class Opt(NamedTuple):
-    line: str
-    key: str  # "a", "b", "1" (lowercase)
-    sent: str
-    words: tuple[str, ...]  # normalized words of the sentence
-
-
-# ---- text normalisation ------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=1 << 16)  # option lines recur in every reply of a question
-def words(s: str) -> tuple[str, ...]:
-    """Lowercase words (punctuation dropped, "n't" -> " not", curly quotes straightened)."""
-    s = s.replace("\u2019", "'").replace("\u2018", "'")
-    s = re.sub(r"n't\b", " not", s.lower())
-    return tuple(re.findall(r"[a-z0-9]+", s))
-
-
-def strip_markdown(s: str) -> str:
-    """Drop emphasis, code marks, headings, bullets and block quotes; keep the words and line breaks."""
-    s = s.replace("\u2019", "'").replace("`", "")
-    s = re.sub(r"\*+|(?<!\w)_+|_+(?!\w)", "", s)
-    s = re.sub(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-\u2022][ \t]+)", "", s)
-    s = re.sub(r"(?m)^[ \t]*[\"'\u201c\u201d]+|[\"'\u201c\u201d]+[ \t]*$", "", s)  # quotes around a line
-    return s.strip()
-
-
-_LEAD = [re.compile(p, re.I) for p in (
-    r"^(?:based on|according to|from|in|after (?:watching|analy[sz]ing|reviewing|viewing)|upon (?:watching|viewing))"
-    r"\s+(?:the|this|my)\s+(?:[\w-]+\s+){0,3}?(?:video|footage|clip|frames?|images?|content|analysis|observation|"
-    r"information|description|question|options?)s?\b[^,:.\n]{0,40}?[,:]\s*",
-    r"^(?:so|therefore|thus|hence|overall|in conclusion|in summary|final answer)\s*[,:]?\s*",
-    r"^(?:i think|i believe|i would say|i'd say|i guess|in my opinion|my answer is|my choice is|"
-    r"i (?:would )?(?:choose|select|pick|go with))\b\s*:?\s*",
-    r"^(?:the\s+)?(?:(?:best|correct|right|final|most\s+\w+)\s+)?(?:matching\s+|fitting\s+)?"
-    r"(?:answer|option|choice|caption|sentence|description|match)"
-    r"(?:\s+(?:that|which)\s+(?:best\s+|most\s+accurately\s+)?(?:matches|describes|fits|corresponds\s+to)"
-    r"\s+(?:the|this)\s+(?:video|clip|footage)(?:\s+(?:better|best|most\s+accurately))?)?"
-    r"(?:\s+(?:for|to)\s+(?:the|this)\s+(?:video|question|clip))?"
-    r"\s*(?:is|would be|:)\s*:?\s*",
-)]
-_LEAD_YN = re.compile(r"^(?:the\s+)?(?:statement|sentence|caption|description|claim)\s+(?:is|seems)\s+", re.I)
-
-_REFUSAL = re.compile(
-    r"^(?:i\s+(?:cannot|can\s*not|am unable|am not able|do not know|am not sure|could not|'m sorry|'m not sure)|"
-    r"(?:it|this)\s+(?:is|'s)\s+(?:impossible|not possible|unclear|difficult|hard)|it's\s+(?:impossible|unclear|not possible)|"
-    r"there\s+is\s+no|none\s+of|neither|sorry|unable to|cannot be determined|not enough|insufficient)\b", re.I)
-
-
-def drop_lead(s: str) -> str:
-    """Remove lead phrases from the start, repeatedly ("Based on the video, the answer is: ...")."""
-    for _ in range(4):
-        before = s
-        for p in _LEAD:
-            s = p.sub("", s, count=1).lstrip()
-        if s == before:
-            break
-    return s
-
-
-def is_refusal(s: str) -> bool:
-    return bool(_REFUSAL.match(s.strip()))
-
-
-# ---- options -----------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=1 << 14)
-def parse_options(options: tuple[str, ...]) -> tuple[Opt, ...]:
-    """'C. cooking' / 'Caption B: x' / 'Option 1: x' / '(A) x' -> Opt; a bare text gets its position letter."""
-    out = []
-    for k, line in enumerate(options):
-        line = line.strip()
-        m = re.match(rf"^{INDEX_WORDS}\s*\(?([A-Za-z]|\d{{1,2}})\)?\s*:\s*(.*)$", line, re.I) \
-            or re.match(r"^\(?([A-Za-z]|\d{1,2})[.:)]\)?\s+(.*)$", line) or re.match(r"^\(([A-Za-z]|\d{1,2})\)\s*(.*)$", line)
-        key, sent = (m.group(1).lower(), m.group(2).strip()) if m else ("abcdefghij"[k] if k < 10 else str(k), line)
-        out.append(Opt(line, key, sent, words(sent)))
-    return tuple(out)
-
-
-def gold_index(opts: tuple[Opt, ...], answer: str) -> int | None:
-    """Which option the answer names: the full line, the sentence, or an index ("C", "Caption B")."""
-    a = answer.strip()
-    for k, o in enumerate(opts):
-        if words(o.line) == words(a):
-            return k
-    k = next((k for k, o in enumerate(opts) if o.words and o.words == words(a)), None)
-    if k is not None:  # before the index: "A man is ..." is a sentence, not the letter A
-        return k
-    m = re.match(rf"^(?:{INDEX_WORDS}\s*)?\(?([A-Za-z]|\d{{1,2}})\)?[.:)]?(?:\s|$)", a, re.I)
-    if m:
-        k = next((k for k, o in enumerate(opts) if o.key == m.group(1).lower()), None)
-        return k
-    return None
 
 
 # ---- the official rules ------------------------------------------------------------------------
@@ -450,7 +358,7 @@ def match_yes_no(reply: str, answer: str, official: bool = False) -> Match:
         return Match(y.group(1).lower(), "fallback:normalized", y.group(1).lower() == gold)
     t1 = re.sub(r"^[^\w]+", "", strip_markdown(r))
     t2 = re.sub(r"^[^\w]+", "", drop_lead(t1))
-    t3 = _LEAD_YN.sub("", t2, count=1)
+    t3 = LEAD_YN.sub("", t2, count=1)
     for text, rule in ((t1, "fallback:markdown"), (t2, "fallback:lead-phrase")):
         y = re.match(r"^(yes|no)\b", text, re.I)
         if y:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ablate.core import file_sha256, node_cache_root
 
@@ -55,7 +55,8 @@ def video_hash(path: Path) -> str:
     return _HASHES[key]
 
 
-def _decode(path: Path, frames: int, size: int) -> np.ndarray:
+def _decode_raw(path: Path, frames: int) -> np.ndarray:
+    """uint8 [frames, H, W, 3]: `frames` frames sampled with the one rule, at the file's own resolution."""
     import decord
     import numpy as np
 
@@ -71,29 +72,38 @@ def _decode(path: Path, frames: int, size: int) -> np.ndarray:
         raise
     except Exception as e:  # noqa: BLE001 (decord raises DECORDError / RuntimeError for bad files)
         raise VideoError(f"cannot decode video {path.name}: {type(e).__name__}: {str(e)[:200]}") from None
-    from ablate.base.embed import resize_frames  # the resize the base was pretrained with
-
-    return resize_frames(arr.astype(np.uint8), size)
+    return arr.astype(np.uint8)
 
 
-def load_frames(path: Path, frames: int, size: int, vhash: str | None = None) -> np.ndarray:
-    """uint8 [frames, size, size, 3], from the disk cache when this video was decoded before."""
+def _cached_npy(f: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """The array stored in f, or compute()'s, then stored atomically (a damaged cache file is recomputed)."""
     import numpy as np
 
-    vhash = vhash or video_hash(path)
-    f = node_cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-{size}-v{FRAMES_VERSION}.npy"
     if f.exists():
         try:
             return np.load(f)
         except Exception:  # noqa: BLE001 (a damaged cache file is simply recomputed)
             pass
-    arr = _decode(path, frames, size)
+    arr = compute()
     f.parent.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as fh:
         np.save(fh, arr)
     os.replace(tmp, f)
     return arr
+
+
+def load_frames(path: Path, frames: int, size: int, vhash: str | None = None) -> np.ndarray:
+    """uint8 [frames, size, size, 3], from the disk cache when this video was decoded before."""
+
+    def decode():
+        from ablate.base.embed import resize_frames  # the resize the base was pretrained with
+
+        return resize_frames(_decode_raw(path, frames), size)
+
+    vhash = vhash or video_hash(path)
+    f = node_cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-{size}-v{FRAMES_VERSION}.npy"
+    return _cached_npy(f, decode)
 
 
 class FeatureCache:
@@ -127,31 +137,6 @@ class FeatureCache:
 def load_raw_frames(path: Path, frames: int, vhash: str | None = None) -> np.ndarray:
     """uint8 [frames, H, W, 3] at the file's own resolution (VLM families preprocess them themselves,
     ablate.models), sampled with the same rule, cached on disk by content hash."""
-    import numpy as np
-
-    from ablate.base.video import frame_indices
-
     vhash = vhash or video_hash(path)
     f = node_cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-raw-v{FRAMES_VERSION}.npy"
-    if f.exists():
-        try:
-            return np.load(f)
-        except Exception:  # noqa: BLE001 (a damaged cache file is recomputed)
-            pass
-    import decord
-
-    try:
-        vr = decord.VideoReader(str(path), num_threads=1)
-        if len(vr) == 0:
-            raise VideoError(f"video {path.name} has no frames")
-        arr = vr.get_batch(frame_indices(len(vr), frames)).asnumpy().astype(np.uint8)
-    except VideoError:
-        raise
-    except Exception as e:  # noqa: BLE001 (decord raises DECORDError / RuntimeError for bad files)
-        raise VideoError(f"cannot decode video {path.name}: {type(e).__name__}: {str(e)[:200]}") from None
-    f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
-    os.replace(tmp, f)
-    return arr
+    return _cached_npy(f, lambda: _decode_raw(path, frames))

@@ -24,11 +24,10 @@ Importing this package is cheap (no torch).
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ablate.core import UserError
+from ablate.core import UserError, read_json_file
 
 
 @dataclass(frozen=True)
@@ -102,13 +101,8 @@ def detect(config: dict, source: str = "config.json") -> Family:
 
 
 def read_config(model_dir: str | Path) -> dict:
-    f = Path(model_dir) / "config.json"
-    if not f.is_file():
-        raise UserError(f"{model_dir}: no config.json (not a Hugging Face model directory)")
-    try:
-        return json.loads(f.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{f}:{e.lineno}: invalid JSON ({e.msg})") from None
+    return read_json_file(Path(model_dir) / "config.json",
+                          f"{model_dir}: no config.json (not a Hugging Face model directory)")
 
 
 def detect_dir(model_dir: str | Path) -> Family:

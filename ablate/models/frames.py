@@ -68,6 +68,42 @@ def normalize(frames: np.ndarray, mean, std, rescale: float = 1 / 255) -> np.nda
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
+def pixel_values_videos(frames, pp: dict, size: dict, crop: dict | None, center_crop_default: bool,
+                        mean, std) -> dict[str, np.ndarray]:
+    """The LLaVA-NeXT-Video / LLaVA-OneVision video processors in numpy: resize (size.shortest_edge, CLIP's
+    rule, or height x width), center crop when do_center_crop (crop_size, else `crop`, else the size),
+    rescale and normalise; the checkpoint's `pp` overrides every default given here."""
+    f = as_frames(frames)
+    size = pp.get("size") or size
+    resample = int(pp.get("resample", 3))
+    if "shortest_edge" in size:
+        h, w = shortest_edge_size(f.shape[1], f.shape[2], int(size["shortest_edge"]))
+    else:
+        h, w = int(size["height"]), int(size["width"])
+    if pp.get("do_resize", True):
+        f = resize(f, h, w, resample)
+    if pp.get("do_center_crop", center_crop_default):
+        c = pp.get("crop_size") or crop or size
+        f = center_crop(f, int(c["height"]), int(c["width"]))
+    x = normalize(f, pp.get("image_mean", mean), pp.get("image_std", std), float(pp.get("rescale_factor", 1 / 255)))
+    return {"pixel_values_videos": x[None]}
+
+
+def collate_videos(items: list[dict]) -> dict[str, np.ndarray]:
+    """Batch of one-video requests of one frame count: pixel_values_videos [B, T, 3, H, W]."""
+    return {"pixel_values_videos": np.concatenate([a["pixel_values_videos"] for a in items], 0)}
+
+
+def no_extra_inputs(input_ids, config) -> dict:
+    """Families with plain 1-D positions need nothing beyond the ids and the pixels."""
+    return {}
+
+
+def raw_video(frames) -> dict:
+    """vLLM native input on GPU: the raw frames; vLLM runs the model's own processor."""
+    return {"video": as_frames(frames)}
+
+
 def processor_config(model_dir: Path) -> dict:
     """The video preprocessing settings of a checkpoint: video_preprocessor_config.json, else the
     image processor's (preprocessor_config.json), else processor_config.json's sections; {} if none."""

@@ -18,8 +18,13 @@ import math
 import numpy as np
 
 from ablate.models import Family
-from ablate.models.frames import (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, as_frames, center_crop, normalize, resize,
-                                  shortest_edge_size)
+from ablate.models.frames import (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, collate_videos, no_extra_inputs,
+                                  pixel_values_videos, raw_video)
+
+# vLLM 0.32's hf_to_vllm_mapper for LlavaNextVideo, and for LlavaOnevision (same layout)
+VLLM_PREFIX_MAP = {"model.language_model.": "language_model.model.", "model.vision_tower.": "vision_tower.",
+                   "model.multi_modal_projector.": "multi_modal_projector.", "model.image_newline": "image_newline",
+                   "lm_head.": "language_model.lm_head."}
 
 FAMILY = Family(
     name="llava_next_video",
@@ -32,28 +37,14 @@ FAMILY = Family(
     video_token="<video>",
     vllm_arch="LlavaNextVideoForConditionalGeneration",
     vllm_lora=True,
-    vllm_prefix_map={"model.language_model.": "language_model.model.", "model.vision_tower.": "vision_tower.",
-                     "model.multi_modal_projector.": "multi_modal_projector.", "model.image_newline": "image_newline",
-                     "lm_head.": "language_model.lm_head."},
+    vllm_prefix_map=VLLM_PREFIX_MAP,
     impl="ablate.models.llava_next_video",
 )
 
 
 def preprocess(frames, pp: dict) -> dict[str, np.ndarray]:
-    f = as_frames(frames)
-    size = pp.get("size") or {"shortest_edge": 336}
-    crop = pp.get("crop_size") or {"height": 336, "width": 336}
-    resample = int(pp.get("resample", 3))
-    if "shortest_edge" in size:
-        h, w = shortest_edge_size(f.shape[1], f.shape[2], int(size["shortest_edge"]))
-    else:
-        h, w = int(size["height"]), int(size["width"])
-    f = resize(f, h, w, resample) if pp.get("do_resize", True) else f
-    if pp.get("do_center_crop", True):
-        f = center_crop(f, int(crop["height"]), int(crop["width"]))
-    x = normalize(f, pp.get("image_mean", OPENAI_CLIP_MEAN), pp.get("image_std", OPENAI_CLIP_STD),
-                  float(pp.get("rescale_factor", 1 / 255)))
-    return {"pixel_values_videos": x[None]}
+    return pixel_values_videos(frames, pp, size={"shortest_edge": 336}, crop={"height": 336, "width": 336},
+                               center_crop_default=True, mean=OPENAI_CLIP_MEAN, std=OPENAI_CLIP_STD)
 
 
 def video_tokens(arrays: dict, config) -> int:
@@ -62,13 +53,6 @@ def video_tokens(arrays: dict, config) -> int:
     return t * (math.floor(grid / int(config.spatial_pool_stride)) ** 2)
 
 
-def collate(items: list[dict]) -> dict[str, np.ndarray]:
-    return {"pixel_values_videos": np.concatenate([a["pixel_values_videos"] for a in items], 0)}
-
-
-def extra_inputs(input_ids, config) -> dict:
-    return {}
-
-
-def vllm_video(frames) -> dict:
-    return {"video": as_frames(frames)}
+collate = collate_videos
+extra_inputs = no_extra_inputs
+vllm_video = raw_video

@@ -19,7 +19,8 @@ import math
 import numpy as np
 
 from ablate.models import Family
-from ablate.models.frames import as_frames, center_crop, normalize, resize, shortest_edge_size
+from ablate.models.frames import collate_videos, no_extra_inputs, pixel_values_videos, raw_video
+from ablate.models.llava_next_video import VLLM_PREFIX_MAP
 
 FAMILY = Family(
     name="llava_onevision",
@@ -32,30 +33,15 @@ FAMILY = Family(
     video_token="<video>",
     vllm_arch="LlavaOnevisionForConditionalGeneration",
     vllm_lora=False,
-    vllm_prefix_map={"model.language_model.": "language_model.model.", "model.vision_tower.": "vision_tower.",
-                     "model.multi_modal_projector.": "multi_modal_projector.", "model.image_newline": "image_newline",
-                     "lm_head.": "language_model.lm_head."},
+    vllm_prefix_map=VLLM_PREFIX_MAP,
     impl="ablate.models.llava_onevision",
     notes="vLLM 0.32 serves it without LoRA: adapters go through the HF engine (GPU) or prompt embeddings (CPU)",
 )
 
 
 def preprocess(frames, pp: dict) -> dict[str, np.ndarray]:
-    f = as_frames(frames)
-    size = pp.get("size") or {"height": 384, "width": 384}
-    resample = int(pp.get("resample", 3))
-    if "shortest_edge" in size:
-        h, w = shortest_edge_size(f.shape[1], f.shape[2], int(size["shortest_edge"]))
-    else:
-        h, w = int(size["height"]), int(size["width"])
-    if pp.get("do_resize", True):
-        f = resize(f, h, w, resample)
-    if pp.get("do_center_crop", False):
-        crop = pp.get("crop_size") or size
-        f = center_crop(f, int(crop["height"]), int(crop["width"]))
-    x = normalize(f, pp.get("image_mean", [0.5, 0.5, 0.5]), pp.get("image_std", [0.5, 0.5, 0.5]),
-                  float(pp.get("rescale_factor", 1 / 255)))
-    return {"pixel_values_videos": x[None]}
+    return pixel_values_videos(frames, pp, size={"height": 384, "width": 384}, crop=None, center_crop_default=False,
+                               mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
 
 
 def video_tokens(arrays: dict, config) -> int:
@@ -64,13 +50,6 @@ def video_tokens(arrays: dict, config) -> int:
     return t * math.ceil(grid / 2) ** 2 + 1
 
 
-def collate(items: list[dict]) -> dict[str, np.ndarray]:
-    return {"pixel_values_videos": np.concatenate([a["pixel_values_videos"] for a in items], 0)}
-
-
-def extra_inputs(input_ids, config) -> dict:
-    return {}
-
-
-def vllm_video(frames) -> dict:
-    return {"video": as_frames(frames)}
+collate = collate_videos
+extra_inputs = no_extra_inputs
+vllm_video = raw_video

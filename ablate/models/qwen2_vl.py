@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ablate.models import Family
-from ablate.models.frames import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, as_frames, normalize, resize
+from ablate.models.frames import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, as_frames, normalize, raw_video, resize
 
 _MAP = {"model.language_model.": "language_model.model.", "model.visual.": "visual.",
         "lm_head.": "language_model.lm_head.", "model.": "language_model.model."}
@@ -110,6 +110,4 @@ def extra_inputs(input_ids, config) -> dict:
     return {"mm_token_type_ids": (input_ids == int(config.video_token_id)).to(input_ids.dtype) * 2}
 
 
-def vllm_video(frames) -> dict:
-    """vLLM native input on GPU: the raw frames; vLLM runs the model's own processor."""
-    return {"video": as_frames(frames)}
+vllm_video = raw_video

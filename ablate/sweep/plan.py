@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ablate import __version__
 from ablate.core import stable_hash
-from ablate.sweep.recipe import DataSection, EvalSection, Recipe, TrainSection
+from ablate.sweep.sections import DataSection, EvalSection, Recipe, TrainSection
 from ablate.sweep.stage import ORDER, STAGES, job_from_json
 
 

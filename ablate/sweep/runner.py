@@ -29,32 +29,20 @@ import shutil
 import time
 from pathlib import Path
 
-import ablate
-from ablate.core import UserError, stable_hash, write_json
+from ablate.core import UserError, stable_hash
 from ablate.eval.benchmarks import REGISTRY, default_path
-from ablate.sweep.live import Live
 from ablate.names import check_name, child_path
+from ablate.sweep.bookkeeping import (Ctx, Ran, _clean_tmp, _done, _fail, _force, _log, _recipe_hash, _save, _versions,
+                                      _vrec)
+from ablate.sweep.eval_shards import _variant_accs, shard_eval
+from ablate.sweep.live import Live
 from ablate.sweep.lock import RunsLock
 from ablate.sweep.plan import Variant, expand
-from ablate.sweep.recipe import Recipe
 from ablate.sweep.records import dir_problem, read_manifest
-from ablate.sweep.stage import EVAL, STAGES, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
+from ablate.sweep.sections import Recipe
+from ablate.sweep.stage import EVAL, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
 
 FORCEABLE = ("synth", "train", "eval", "report")
-
-
-@dataclasses.dataclass
-class Ctx:
-    recipe: Recipe
-    runs: Path
-    force: tuple
-    live: Live
-    record: dict
-    executor: object
-    base: object = None
-    world: Path | None = None
-    corpus: Path | None = None
-    executed: dict = dataclasses.field(default_factory=lambda: {"synth": 0, "train": 0, "eval": 0})
 
 
 def _world_needed(recipe: Recipe) -> bool:
@@ -86,19 +74,6 @@ def _prepare(ctx: Ctx) -> None:
     ctx.record["base"] = r.base.model
     ctx.record["base_hash"] = ctx.base.hash
     ctx.record["timings"]["prepare"] = time.perf_counter() - t0
-
-
-def _force(ctx: Ctx, stage: str, d: Path) -> None:
-    if stage in ctx.force and d.exists() and str(d) not in ctx.record.setdefault("_forced", []):
-        shutil.rmtree(d)
-        ctx.record["_forced"].append(str(d))  # force once per sweep, not once per variant sharing it
-
-
-@dataclasses.dataclass(frozen=True)
-class Ran:
-    key: str | None  # None: the key could not be computed (an input is missing)
-    error: str = ""
-    seconds: float = 0.0  # 0 when the directory was already done
 
 
 def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dict[int, Ran]:
@@ -150,11 +125,6 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
     return results
 
 
-def _log(ctx: Ctx, stage: str, key: str | None) -> Path | None:
-    log = ctx.runs / stage / f"{key}.log"
-    return log if key and log.exists() else None
-
-
 def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
     return SynthJob(corpus=str(ctx.corpus), corpus_format=data.corpus_format, caption_field=data.caption_field,
                     mix=dict(weights), n=data.pool, probe_n=data.probe, frames=data.frames,
@@ -167,31 +137,6 @@ def _train_options(v: Variant) -> dict:
     opts = {k: val for k, val in dataclasses.asdict(v.train).items() if val is not None}
     opts.setdefault("seed", v.seed)  # train.seed, if set, overrides the variant's seed for training only
     return json.loads(json.dumps(dataclasses.asdict(TrainOptions(**opts))))  # every field, as JSON
-
-
-def _vrec(ctx: Ctx, v: Variant) -> dict:
-    return ctx.record["variants"][[x["id"] for x in ctx.record["variants"]].index(v.id)]
-
-
-def _fail(ctx: Ctx, v: Variant, stage: str, error: str, log: Path | None) -> None:
-    rec = _vrec(ctx, v)
-    rec.update(status="failed", failed_stage=stage, error=error, log=str(log) if log else None)
-    ctx.live.update(v.id, stage=f"failed:{stage}", note=error.splitlines()[-1][:60] if error else "")
-    _save(ctx, v)
-
-
-def _save(ctx: Ctx, v: Variant | None = None) -> None:
-    if v is not None:
-        write_json(child_path(ctx.runs, "variants", f"{check_name(v.id, 'variant id', ctx.recipe.path)}.json"), _vrec(ctx, v))
-    write_json(child_path(ctx.runs, "sweeps", check_name(ctx.recipe.name, "recipe.name", ctx.recipe.path), "sweep.json"),
-               {k: val for k, val in ctx.record.items() if not k.startswith("_")})
-
-
-def _done(ctx: Ctx, v: Variant, stage: str, job, ran: Ran) -> None:
-    rec = _vrec(ctx, v)
-    rec["stages"][stage] = ran.key
-    rec.setdefault("jobs", {})[stage] = job.to_json()
-    rec["timings"][stage] = ran.seconds
 
 
 def _synth_all(ctx: Ctx, variants: list[Variant]) -> Path | None:
@@ -341,31 +286,6 @@ def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list
     return eval_dirs
 
 
-def shard_eval(job: EvalJob, vs: list[Variant], k: int) -> list[tuple[EvalJob, list[Variant]]]:
-    """One evaluation setting's job as k engine jobs: k balanced subsets of its variants (round robin),
-    or, with fewer variants than k, k item shards of all of them. k = 1: the job itself, same key."""
-    if k <= 1 or not vs:
-        return [(job, vs)]
-    if len(vs) >= k:
-        parts = [vs[i::k] for i in range(k)]
-        return [(dataclasses.replace(job, adapters={v.id: job.adapters[v.id] for v in p},
-                                     train_keys={v.id: job.train_keys[v.id] for v in p}), p) for p in parts]
-    return [(dataclasses.replace(job, items=[i, k]), vs) for i in range(k)]
-
-
-def _variant_accs(edirs: list[Path]) -> dict:
-    """Per variant: mean accuracy over text benchmarks and over video benchmarks (live table)."""
-    import polars as pl
-
-    p = pl.concat([pl.read_parquet(d / "predictions.parquet") for d in edirs], how="diagonal_relaxed")
-    g = (p.group_by("variant", "benchmark", "modality").agg(pl.col("correct").fill_null(False).mean().alias("a"))
-         .group_by("variant", "modality").agg(pl.col("a").mean()))
-    out: dict = {}
-    for row in g.to_dicts():
-        out.setdefault(row["variant"], {})[f"{row['modality']}_acc"] = row["a"]
-    return out
-
-
 def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | Path = "reports",
               force: tuple | list = (), live: Live | None = None, executor=None) -> dict:
     """Run (or resume) every variant of the recipe; write the report; return the sweep record.
@@ -429,27 +349,3 @@ def _shared_paths(ctx: Ctx) -> dict[str, Path]:
     if r.data.replay:
         paths["replay file"] = Path(r.data.replay)
     return paths
-
-
-def _recipe_hash(recipe: Recipe) -> str:
-    """What the recipe asks, not where it runs: [sweep] (executor, address ...) is left out."""
-    return stable_hash({k: v for k, v in dataclasses.asdict(recipe).items() if k != "sweep"})
-
-
-def _clean_tmp(runs: Path) -> None:
-    """Remove temp dirs a killed run left behind (safe: we hold the lock on this runs dir)."""
-    for stage in STAGES:
-        for p in [*(runs / stage).glob(".*.tmp-*"), *(runs / stage).glob(".*.old-*")] if (runs / stage).is_dir() else []:
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-
-
-def _versions() -> str:
-    import importlib.metadata as md
-
-    out = [f"ablate {ablate.__version__}"]
-    for d in ("torch", "transformers", "peft", "trl", "vllm", "polars"):
-        try:
-            out.append(f"{d} {md.version(d)}")
-        except md.PackageNotFoundError:
-            pass
-    return ", ".join(out)

@@ -16,12 +16,11 @@ backend must give the same answer for the same request (checked by the parity te
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ablate.core import UserError
+from ablate.core import UserError, read_json_file
 
 
 @dataclass(frozen=True)
@@ -72,13 +71,8 @@ class Engine(Protocol):
 
 
 def adapter_config(adapter_dir: Path) -> dict:
-    path = Path(adapter_dir) / "adapter_config.json"
-    if not path.exists():
-        raise UserError(f"{adapter_dir}: not a LoRA adapter directory (no adapter_config.json)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    return read_json_file(Path(adapter_dir) / "adapter_config.json",
+                          f"{adapter_dir}: not a LoRA adapter directory (no adapter_config.json)")
 
 
 def adapter_weights_file(adapter_dir: Path) -> Path:

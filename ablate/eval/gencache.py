@@ -1,0 +1,81 @@
+"""The item-level generation cache of the evaluation stage: one SQLite table shared by every run on a machine.
+
+    from ablate.eval.gencache import GenCache
+    cache = GenCache()  # node_cache_root()/eval/generations.sqlite
+    cache.put_many({"k": {"reply": "A", "prompt_tokens": 3, "gen_tokens": 1, "latency_s": 0.1}})
+    cache.get_many(["k"])  # {"k": {...}}; damaged entries and databases are misses, never errors
+
+Keys are built by ablate.eval.stage (base hash, adapter sha256, item content hash, frames, sampling,
+prompt and eval versions); this module only stores and returns JSON values.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from ablate.core import node_cache_root
+
+
+def _warn(msg: str) -> None:
+    import sys
+
+    print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
+
+class GenCache:
+    """Item-level generation cache: one SQLite table shared by every run on this machine."""
+
+    def __init__(self, path: Path | None = None):
+        path = path or node_cache_root() / "eval" / "generations.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        try:
+            self.db = self._open(path)
+        except sqlite3.DatabaseError as e:  # a damaged cache is set aside, never fatal: it only saves time
+            bad = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            path.replace(bad)
+            _warn(f"{path}: not a usable SQLite database ({e}); moved to {bad.name}, starting an empty cache")
+            self.db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), timeout=120)
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS gen (key TEXT PRIMARY KEY, value TEXT)")
+            db.execute("SELECT key, value FROM gen LIMIT 1").fetchall()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        out = {}
+        try:
+            for i in range(0, len(keys), 500):
+                part = keys[i:i + 500]
+                q = f"SELECT key, value FROM gen WHERE key IN ({','.join('?' * len(part))})"
+                for k, v in self.db.execute(q, part):
+                    try:
+                        out[k] = json.loads(v)
+                    except (TypeError, ValueError):
+                        continue  # a damaged entry is a miss
+        except sqlite3.DatabaseError as e:
+            _warn(f"{self.path}: cannot read cached generations ({e}); generating them again")
+        return {k: g for k, g in out.items() if isinstance(g, dict) and isinstance(g.get("reply"), str)
+                and all(f in g for f in ("prompt_tokens", "gen_tokens", "latency_s"))}
+
+    def put_many(self, entries: dict[str, dict]) -> None:
+        try:
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO gen VALUES (?, ?)",
+                                    [(k, json.dumps(v)) for k, v in entries.items()])
+        except sqlite3.DatabaseError as e:
+            _warn(f"{self.path}: cannot store generations ({e}); this run's results are unaffected")
+
+    def close(self) -> None:
+        self.db.close()
+
