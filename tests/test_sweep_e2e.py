@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,8 +124,8 @@ def test_kill_and_resume_gives_same_results(first):
     results_before = pl.read_parquet(d / "reports" / "smoke" / "results.parquet")
     p = sweep(runs, d / "reports", "--force", "train", wait=False)
     deadline = time.time() + 600
-    for line in p.stdout:  # kill in the middle of the first training
-        if "train 25%" in line or "train 50%" in line or time.time() > deadline:
+    for line in p.stdout:  # kill during the first training: its "train 0% loading" line comes before any step
+        if re.search(r"^\[sweep\] \S+ train \d+%", line) or time.time() > deadline:
             break
     p.send_signal(signal.SIGKILL)
     p.wait()

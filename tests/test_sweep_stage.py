@@ -14,6 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 
 from ablate.core import atomic_dir, stable_hash, write_json
@@ -25,6 +27,13 @@ from ablate.sweep.recipe import parse_recipe
 from ablate.sweep.runner import run_sweep
 
 DATA = Path(__file__).parent / "data"
+
+def safetensors_bytes(tag: str) -> bytes:
+    """A whole safetensors file whose one tensor spells `tag` (distinct tags, distinct bytes)."""
+    from safetensors.numpy import save
+
+    return save({"w": np.frombuffer(tag.encode(), dtype=np.uint8).copy()})
+
 
 RECIPE = """\
 [recipe]
@@ -63,14 +72,14 @@ def world(tmp_path, monkeypatch):
         runs.append(("synth", job.mix.get("generic") and "generic" or "t3"))
         with atomic_dir(out) as tmp:
             write_json(tmp / "manifest.json", {"content_hash": stable_hash(job.to_json())})
-            (tmp / "train.parquet").write_bytes(b"rows")
-            (tmp / "probe.parquet").write_bytes(b"probe")
+            pl.DataFrame({"id": ["rows"]}).write_parquet(tmp / "train.parquet")  # whole files: the runner
+            pl.DataFrame({"id": ["probe"]}).write_parquet(tmp / "probe.parquet")  # re-checks them before reuse
 
     def fake_train(job, out, progress):
         runs.append(("train", job.n))
         progress(st.Progress(0.5, 1.0, "step 1/2"))
         with atomic_dir(out) as tmp:
-            weights = f"{job.data_key}/{job.n}".encode()  # deterministic, like real training
+            weights = safetensors_bytes(f"{job.data_key}/{job.n}")  # deterministic, like real training
             (tmp / "adapter_model.safetensors").write_bytes(weights)
             (tmp / "adapter_config.json").write_text("{}")
             write_json(tmp / "manifest.json", {"adapter_sha256": hashlib.sha256(weights).hexdigest()})
@@ -83,6 +92,7 @@ def world(tmp_path, monkeypatch):
             rows = [{"variant": v, "benchmark": "t3-text", "modality": "text", "correct": True} for v in job.adapters]
             pl.DataFrame(rows).write_parquet(tmp / "predictions.parquet")
             pl.DataFrame(rows).write_parquet(tmp / "scores.parquet")
+            write_json(tmp / "eval.json", {"adapters": sorted(job.adapters)})
 
     monkeypatch.setattr(st.SYNTH, "run", fake_synth)
     monkeypatch.setattr(st.TRAIN, "run", fake_train)
@@ -171,7 +181,7 @@ def test_adapter_file_changed_under_a_finished_sweep_is_retrained(world):
     v = next(x for x in rec["variants"] if x["volume"] == 20 and x["mix"] == "all")
     weights = Path(v["adapter"]) / "adapter_model.safetensors"
     original = weights.read_bytes()
-    weights.write_bytes(b"tampered")
+    weights.write_bytes(safetensors_bytes("tampered"))  # a whole file with other weights
     row = next(r for r in plan_rows(world["recipe"], world["runs"]) if r["id"] == v["id"])
     assert row["cached_synth"] and row["cached_train"] is False and row["cached_eval"] is False
     runs, live = world["sweep"]()

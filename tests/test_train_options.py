@@ -59,6 +59,8 @@ def test_every_field_is_settable_from_a_recipe(name):
     value = other_value(name)
     text = (f'[recipe]\nname = "x"\n[mixes]\nall = {{ order = 1 }}\n[grid]\nvolume = [10]\n'
             f"[train]\n{name} = {toml(value)}\n")
+    if name == "replay_ratio":  # a replay share needs replay data (the recipe's cross-field rule)
+        text = text.replace("[grid]", '[data]\nreplay = "replay.jsonl"\n[grid]')
     r = parse_recipe(text, "x.toml", check_paths=False)
     got = getattr(r.train, name)
     assert (tuple(got) if isinstance(value, tuple) else got) == value

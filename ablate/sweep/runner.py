@@ -346,6 +346,7 @@ def _shared_paths(ctx: Ctx) -> dict[str, Path]:
     for b in r.benchmark_specs():
         if b.path:
             paths[f"benchmark {b.name}"] = Path(b.path)
-    if r.data.replay:
-        paths["replay file"] = Path(r.data.replay)
+    for replay in dict.fromkeys([r.data.replay, *r.grid.get("data.replay", [])]):
+        if replay:  # "base" is the base's own replay.jsonl, inside the base dir
+            paths[f"replay file {replay}"] = Path(_replay_file(ctx, replay))
     return paths
