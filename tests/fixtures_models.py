@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import ablate  # noqa: F401  (hides the broken media libs before transformers loads)
+from fixtures_eval import _CORPUS as _EVAL_CORPUS
 
 FAMILY_NAMES = ("qwen2_vl", "qwen2_5_vl", "llava_next_video", "llava_onevision")
 
@@ -55,14 +56,9 @@ ONEVISION_TEMPLATE = (
     "{{'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{'<|im_start|>assistant\n' }}{% endif %}"
 )
 
-_CORPUS = [
-    "Based on the following captions describing keyframes of a video, answer the next question.",
-    "Captions: a red circle on the left. a blue square in the middle. a green triangle on the right.",
-    "Question: Which object appears first? (A) (B) (C) (D) A. B. C. D. yes no Only give the best option:",
-    "Please directly give the best option: Please answer yes or no: Caption A: Sentence B: Option 1:",
-    "The camera moves left. The light becomes brighter. The ball spins fast, then slow, then stops.",
-    "What is shown at the beginning of the video? the middle the end. USER: ASSISTANT: system user assistant",
-]
+# the T3 / TempCompass strings the eval fixtures' tokenizer learns, plus the chat-role words the VLM templates use
+_CORPUS = [*_EVAL_CORPUS,
+           "What is shown at the beginning of the video? the middle the end. USER: ASSISTANT: system user assistant"]
 
 
 def _tokenizer(specials: list[str], eos: str, pad: str, template: str, out: Path):
