@@ -79,6 +79,12 @@ def _samples(n_per_task: int = 60):
             for _ in range(n_per_task):
                 s = stage2_sample(rng, 8, 8, task, layout=layout)
                 yield f"stage2/{task}/{layout}", s.user, s.answer
+    from ablate.base.binding import KINDS, binding_sample
+
+    for kind in KINDS:  # the option-binding drills of stages 1-2 (config `binding`)
+        for _ in range(n_per_task):
+            s = binding_sample(rng, kind)
+            yield f"binding/{kind}", s.user, s.answer
     for row in replay_rows(300, seed=1):
         yield "replay", row["messages"][0]["content"], row["messages"][1]["content"]
 

@@ -127,3 +127,30 @@ def test_report_has_transfer_and_format_sections(sweep, tmp_path):
     md = build_report(record, pl.concat([pred, twin]), tmp_path).read_text()
     assert "## Item-level transfer" in md and "video right when text right %" in md
     assert "## Reply formats on world-video" in md
+
+
+def _verdict_case(text: dict, video: dict, n: int = 200):
+    from ablate.sweep.report_sections import chance_levels, verdict
+
+    rng = np.random.default_rng(3)
+    rows = _preds(rng, text, "t3-probe", "text", n) + _preds(rng, video, "world-video", "video", n)
+    pred = pl.DataFrame(rows, infer_schema_length=None).with_columns(pl.lit(["a", "b", "c", "d"]).alias("options"))
+    record = {"name": "unit", "variants": [{"id": v, "label": "base" if v == "b" else f"all/{v}", "mix": None if v == "b" else "all",
+                                           "volume": 0 if v == "b" else 100 * (i + 1), "status": "done"}
+                                          for i, v in enumerate(text)]}
+    res = results_table(pred, variants_frame(record))
+    return verdict(res, chance_levels(pred))
+
+
+def test_outcome_reading_tells_the_three_cases_apart():
+    rows, reading = _verdict_case({"b": 0.25, "v1": 0.7}, {"b": 0.25, "v1": 0.6})
+    assert {r[0]: r[-1] for r in rows} == {"`t3-probe`": "gain", "`world-video`": "gain"}
+    assert reading.startswith("Video accuracy rose on world-video")
+    rows, reading = _verdict_case({"b": 0.25, "v1": 0.7}, {"b": 0.25, "v1": 0.25})
+    assert {r[0]: r[-1] for r in rows}["`world-video`"] == "no measurable change"
+    assert "no text-to-video transfer was measured" in reading
+    # a base that answers out of format (5%) and a trained model guessing in format (25%): only "to chance"
+    rows, reading = _verdict_case({"b": 0.05, "v1": 0.25}, {"b": 0.25, "v1": 0.24})
+    assert {r[0]: r[-1] for r in rows}["`t3-probe`"] == "to chance"
+    assert "taught nothing measurable" in reading and "rose only to chance" in reading
+    assert [r[3] for r in rows] == ["25.0", "25.0"]  # chance column: 1 / 4 options

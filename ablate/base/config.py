@@ -54,6 +54,7 @@ class BaseConfig:
     layout: str = "frame_k"  # video prompt layout: "frame_k" ("Frame k: <image>") or "slots" (the T3 list layout)
     slot_lists: bool = False  # stage 2 adds non-temporal questions over frame / caption / mixed slot lists
     vision_cache: bool = False  # stage 0 seeded on its own and cached by its own identity; stages 1-2 on their own stream
+    binding: float = 0.0  # share of stage-1 and stage-2 batches that are text-only option-binding drills (ablate.base.binding)
     replay_rows: int = 8000  # text-only non-temporal rows written to replay.jsonl (T3 cells replay them)
     seed: int = 0
     threads: int = 2
@@ -82,6 +83,8 @@ CONFIGS: dict[str, BaseConfig] = {
     # issue #12's experimental base (does not transfer yet; see reports/transfer_experiments.md): 4 x 128 LM,
     # slot lists in stage 2, the T3 list layout for video, stage 0 from the cache; 400 stage-0 steps reached
     # patch loss 0.10, 500 stage-1 steps left caption shape at 7% (1200 give 96.5%)
+    # `binding=0.5` with stage1_steps=2500 (E9 in the experiments file) left the option-binding drills at chance
+    # (lookup 30.7%) and lost captioning (shape 4.5%), so the drills are off here
     "tiny-t3": BaseConfig(name="tiny-t3", layers=4, stage0_steps=400, stage1_steps=1200, stage2_steps=1500,
                           layout="slots", slot_lists=True, vision_cache=True),
     # a few dozen steps: builds in seconds; formats and mechanics only, not quality

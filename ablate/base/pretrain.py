@@ -20,7 +20,7 @@ from ablate.base.config import BaseConfig, get_config
 from ablate.core import atomic_dir, cache_root, file_sha256, stable_hash, write_json
 
 # files whose content determines the built model (the world's generators are its data)
-_CODE_FILES = ("base/config.py", "base/data.py", "base/slots.py", "base/replay.py", "base/model.py", "base/tokenizer.py", "base/pretrain.py",
+_CODE_FILES = ("base/config.py", "base/data.py", "base/slots.py", "base/binding.py", "base/replay.py", "base/model.py", "base/tokenizer.py", "base/pretrain.py",
                "base/prompts.py", "base/evaluate.py")
 
 
@@ -282,11 +282,19 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
         design = stage2_design(cfg)
         if cfg.freeze_vision:
             model.model.vision_tower.requires_grad_(False)
+        def drills_or(make):  # a `binding` share of batches are option-binding drills; none (and no draw) at 0
+            if not cfg.binding:
+                return make
+            from ablate.base.binding import binding_sample
+
+            return lambda r: [binding_sample(r) for _ in range(cfg.batch_size)] if r.random() < cfg.binding else make(r)
+
         curves |= {
             "stage1_captions": train_stage(model, tokenizer, cfg, "stage1 captions", cfg.stage1_steps,
-                                           lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)], rng, verbose),
+                                           drills_or(lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)]), rng, verbose),
             "stage2_instructions": train_stage(model, tokenizer, cfg, "stage2 instructions", cfg.stage2_steps,
-                                               lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design), rng, verbose),
+                                               drills_or(lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design)),
+                                               rng, verbose),
         }
         t_train = time.perf_counter() - t_start
         with atomic_dir(root) as tmp:

@@ -23,7 +23,8 @@ import polars as pl
 
 from ablate.core import atomic_write_text
 from ablate.sweep.report_sections import (_breakdown_section, _corr_section, _formats_section, _match_rule_section,
-                                          _mix_section, _scaling_section, _summary_section, _transfer_section)
+                                          _mix_section, _scaling_section, _summary_section, _transfer_section,
+                                          _verdict_section)
 from ablate.sweep.report_stats import results_table, variants_frame
 
 
@@ -46,6 +47,7 @@ def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -
         res = results_table(pred, variants)
         res.write_parquet(out / "results.parquet")
         res.write_csv(out / "results.csv")
+        md += ["## Outcome: did text-only training move text and video accuracy?\n"] + _verdict_section(res, pred)
         md += ["## Scaling grid\n"] + _scaling_section(res, out)
         md += ["## Task-mix table (Table 2 shape)\n"] + _mix_section(res)
         md += ["## Text vs video correlation across variants\n"] + _corr_section(res, out)

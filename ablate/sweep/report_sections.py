@@ -258,3 +258,68 @@ def _summary_section(record: dict) -> list[str]:
                             [[v["label"], v.get("failed_stage"), str(v.get("error", "")).replace("|", "/")[:300],
                               f"`{v.get('log', '-')}`"] for v in failed]) + "\n")
     return md
+
+
+def chance_levels(pred: pl.DataFrame) -> dict[str, float]:
+    """Per benchmark, the accuracy of uniform guessing: mean over items of 1 / n_options (yes/no: 1/2)."""
+    if pred.is_empty() or "options" not in pred.columns:
+        return {}
+    n = pl.col("options").list.len()
+    per = pred.select("benchmark", pl.when(n > 0).then(1.0 / n).otherwise(0.5).alias("p"))
+    return dict(per.group_by("benchmark").agg(pl.col("p").mean()).iter_rows())
+
+
+def verdict(res: pl.DataFrame, chance: dict[str, float] | None = None) -> tuple[list[list], str]:
+    """Per benchmark: base vs the best trained variant (all items) with the paired 95% CI, and one reading.
+
+    A change counts only when its CI excludes zero. The reading separates the three outcomes a user must
+    tell apart: training taught nothing measurable (no text benchmark gains: look at the training first),
+    text gains without video gains (no transfer measured), and video gains (transfer measured). A gain
+    whose accuracy CI still holds the chance level (`chance`, per benchmark) is called "to chance": a
+    base that answered out of format and a trained model that guesses in format.
+    """
+    chance = chance or {}
+    overall = res.filter(pl.col("aspect") == "all")
+    base = overall.filter(pl.col("volume") == 0)
+    rows, gains = [], {"text": [], "video": [], "chance": []}
+    for bench in overall["benchmark"].unique().sort().to_list():
+        trained = overall.filter((pl.col("benchmark") == bench) & (pl.col("volume") > 0) & pl.col("delta").is_not_null())
+        b = base.filter(pl.col("benchmark") == bench)
+        if trained.is_empty() or b.is_empty():
+            continue
+        best = trained.sort("accuracy", "volume", descending=[True, False]).row(0, named=True)
+        lo, hi = best["delta_ci_low"], best["delta_ci_high"]
+        call = "gain" if lo is not None and lo > 0 else "loss" if hi is not None and hi < 0 else "no measurable change"
+        c = chance.get(bench)
+        if call == "gain" and c is not None and best["ci_low"] is not None and best["ci_low"] <= c:
+            call = "to chance"
+        if call in ("gain", "to chance"):
+            gains.setdefault(best["modality"] if call == "gain" else "chance", []).append(bench)
+        rows.append([f"`{bench}`", best["modality"], _pct(b["accuracy"][0]), _pct(c),
+                     f"{best['label']}: {_pct(best['accuracy'])}",
+                     f"{_signed(best['delta'])} [{_signed(lo)}, {_signed(hi)}]", call])
+    if not rows:
+        return rows, "No trained variant has paired results against the base yet."
+    if gains["video"]:
+        reading = (f"Video accuracy rose on {', '.join(gains['video'])}: text-only training transferred to video "
+                   "for this base.")
+    elif gains["text"]:
+        reading = (f"Training raised {', '.join(gains['text'])}, but no video benchmark moved beyond its CI: "
+                   "the text task was learned and no text-to-video transfer was measured for this base.")
+    else:
+        reading = ("No benchmark, text or video, rose above chance beyond its CI: the training taught nothing measurable. "
+                   "Check the training (loss curves, data volume, learning rate) before reading the video numbers.")
+        if gains["chance"]:
+            reading += (f" ({', '.join(gains['chance'])} rose only to chance: the base answered out of format, the "
+                        "trained model answers in format and guesses.)")
+    return rows, reading
+
+
+def _verdict_section(res: pl.DataFrame, pred: pl.DataFrame) -> list[str]:
+    rows, reading = verdict(res, chance_levels(pred))
+    md = []
+    if rows:
+        md.append(_md_table(["benchmark", "modality", "base (%)", "chance (%)", "best trained (%)", "change, 95% CI (points)",
+                             "call"], rows))
+    md.append(f"\n**Reading:** {reading}\n")
+    return md
