@@ -70,6 +70,7 @@ class Items:
 
     def __init__(self):
         self.emb, self.choices, self.gold, self.group = [], [], [], []
+        self.tokenizer = None  # the base's tokenizer, set by build_items (fine-tuning reuses it)
 
     def add(self, emb, answer: str, group: str, tok):
         ch, g = choice_ids(tok, answer)
@@ -98,6 +99,7 @@ def build_items(base, world, synth_probe, n_skill: int, seed: int = 999) -> Item
     enc = FrameEncoder(base)
     tok = enc.tokenizer
     items = Items()
+    items.tokenizer = tok
     text = lambda user: enc.prompt_embeds([], user)  # noqa: E731
     rng = random.Random(seed)
     for kind in KINDS:
@@ -133,35 +135,23 @@ def build_items(base, world, synth_probe, n_skill: int, seed: int = 999) -> Item
     return items
 
 
-def summary(acc: dict[str, float]) -> dict[str, float]:
-    """Per-item groups -> the rows printed: each skill group, and per benchmark all / MC / yes-no / MC per aspect."""
-    rows: dict[str, list[float]] = {}
-    for g, a in acc.items():
-        parts = g.split("/")
-        if parts[0] in ("binding", "slots"):
-            rows.setdefault(g, []).append(a)
-        elif parts[0] == "t3-probe":
-            rows.setdefault("t3-probe/" + parts[1], []).append(a)
-    return {k: v[0] for k, v in rows.items()}
-
-
 def report(items: Items, acc: dict[str, float]) -> dict[str, float]:
-    grp = np.array(items.group)
-    out = summary(acc)
+    """Item groups -> printed rows: each skill group, the probe per family, and per benchmark all / task / MC aspect."""
+    n = {g: items.group.count(g) for g in acc}
+    out = {g: a for g, a in acc.items() if g.split("/")[0] in ("binding", "slots", "t3-probe")}
+
+    def pooled(gs):
+        return sum(acc[g] * n[g] for g in gs) / sum(n[g] for g in gs)
+
     for bench in ("t3-probe", "world-text", "world-video"):
-        m = np.array([g.startswith(bench + "/") for g in grp])
-        if not m.any():
+        gs = [g for g in acc if g.startswith(bench + "/")]
+        if not gs:
             continue
-        per = [acc[g] * (grp == g).sum() for g in set(grp[m])]
-        out[f"{bench}/all"] = float(sum(per) / m.sum())
+        out[f"{bench}/all"] = pooled(gs)
         for task in ("multi-choice", "yes_no"):
-            gs = [g for g in set(grp[m]) if f"/{task}/" in g]
-            if gs:
-                n = sum((grp == g).sum() for g in gs)
-                out[f"{bench}/{task}"] = float(sum(acc[g] * (grp == g).sum() for g in gs) / n)
-        for g in sorted(set(grp[m])):
-            if "/multi-choice/" in g:
-                out[g.replace("/multi-choice", "/mc")] = acc[g]
+            if any(f"/{task}/" in g for g in gs):
+                out[f"{bench}/{task}"] = pooled([g for g in gs if f"/{task}/" in g])
+        out |= {g.replace("/multi-choice", "/mc"): acc[g] for g in sorted(gs) if "/multi-choice/" in g}
     return out
 
 
@@ -256,7 +246,7 @@ def main(argv=None) -> int:
         rows = [(r["messages"][0]["content"], r["messages"][1]["content"])
                 for r in pl.read_parquet(synth / "train.parquet").head(args.t3).iter_rows(named=True)]
         t1 = time.perf_counter()
-        lm, loss = finetune(lm, items_tok(base), rows, args.epochs, args.lr, args.lora, bf16)
+        lm, loss = finetune(lm, items.tokenizer, rows, args.epochs, args.lr, args.lora, bf16)
         after = report(items, items.accuracy(lm, bf16))
         note = (f"{'LoRA r' + str(args.lora) if args.lora else 'full fine-tune'}, {args.t3} T3 rows x {args.epochs} epochs, "
                 f"lr {args.lr}: final loss {loss:.3f}, {time.perf_counter() - t1:.0f}s")
@@ -266,12 +256,6 @@ def main(argv=None) -> int:
     if note:
         print(f"\nafter T3: {note}")
     return 0
-
-
-def items_tok(base):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(base.lm_dir)
 
 
 if __name__ == "__main__":
