@@ -122,3 +122,53 @@ def test_resolve_base_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="neither"):
         resolve_base(tmp_path / "empty")
+
+
+def test_binding_stage_is_trained_and_measured(tmp_path, monkeypatch):
+    """`binding_steps` adds a drills-only stage before captioning; its held-out forced-choice accuracy is in the manifest."""
+    from ablate.base.pretrain import build
+    from ablate.core import read_json
+
+    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path))
+    b = build("micro", verbose=False, binding_steps=3)
+    m = read_json(b.root / "manifest.json")
+    assert set(m["curves"]) == {"stage0_vision", "stage1a_binding", "stage1_captions", "stage2_instructions"}
+    stage = m["curves"]["stage1a_binding"]
+    assert stage["steps"] == 3 and stage["samples"] == 3 * m["config"]["batch_size"]
+    acc = stage["heldout_binding"]
+    assert set(acc) == {"lookup", "attribute", "shown"} and all(0 <= v <= 1 for v in acc.values())
+    assert all(m["curves"][k]["heldout_binding"].keys() == acc.keys() for k in ("stage1_captions", "stage2_instructions"))
+    # the final base is measured the same way where its tokenizer starts each letter with its own token
+    # (the micro tokenizer, trained on 400 captions, does not: then the figure is left out, not faked)
+    assert m["heldout"].get("option_binding", acc).keys() == acc.keys()
+
+
+def test_letter_weight_weights_only_the_option_letter(micro_base):
+    """The first answer token of "(C) x" / "C. x" answers gets the weight; captions and "Caption A:" do not;
+    with every weight 1 the weighted loss is the model's own mean cross-entropy."""
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer, LlavaForConditionalGeneration
+
+    from ablate.base.data import Sample
+    from ablate.base.pretrain import collate, letter_weights, weighted_loss
+
+    tok = AutoTokenizer.from_pretrained(micro_base.full_dir)
+    model = LlavaForConditionalGeneration.from_pretrained(micro_base.full_dir)
+    none = np.zeros((0, 48, 48, 3), np.uint8)
+    samples = [Sample("Which? (A) red (B) blue", "(B) blue", none, "t"), Sample("Which?\nA. red\nB. blue", "A. red", none, "t"),
+               Sample("Describe.", "A red circle.", none, "t"), Sample("Which caption?", "Caption A: a red star.", none, "t")]
+    batch = collate(samples, tok, 9, tok.convert_tokens_to_ids("<image>"), tok.pad_token_id, 48)
+    w = letter_weights(samples, batch["labels"], 5.0)
+    answer = batch["labels"] != -100
+    assert torch.equal(w == 0, ~answer)
+    first = [int(row.nonzero()[0]) for row in answer]
+    assert [float(w[i, first[i]]) for i in range(4)] == [5.0, 5.0, 1.0, 1.0]
+    assert int((w == 5.0).sum()) == 2
+    assert tok.decode(batch["input_ids"][0, first[0]]).startswith("(")  # the letter's token, not the line break before it
+    with torch.no_grad():
+        ref = model(**batch).loss
+        labels = batch.pop("labels")
+        ours = weighted_loss(model(**batch).logits, labels, (labels != -100).float())
+        heavier = weighted_loss(model(**batch).logits, labels, w)
+    assert torch.allclose(ours, ref, atol=1e-5) and not torch.allclose(heavier, ref, atol=1e-4)

@@ -8,11 +8,12 @@
 
 Every benchmark and every T3 row asks for "(C) <option>": the letter comes first, so the model must find
 which option holds the answer and emit *its* label. A tiny LM does not pick that up from mixed
-instruction data: the `tiny-t3` base of the first issue-12 experiments answered its own held-out
-stage-2 questions at chance (25%) and, fine-tuned on 1,250 x 32 short drills afterwards, stayed at
-chance; the same 4 x 128 LM trained from scratch on the drills alone reached 54% at 1,750 steps (see
-reports/transfer_experiments.md). So the drills start with the LM, in stage 1, where the `binding`
-share of the config replaces caption batches.
+instruction data: the first `tiny-t3` base answered its own held-out stage-2 questions at chance (25%)
+and, fine-tuned on 1,250 x 32 short drills afterwards, stayed at chance; the same 4 x 128 LM trained
+from scratch on the drills alone reached 63% at 2,000 steps, and 82% at 1,000 steps with the letter's
+loss weighted 5x (see reports/transfer_experiments.md). So base configs can run a drills-only stage on
+the fresh LM (`binding_steps`, the `lookup` drill), keep a `binding` share of drills in stages 1-2 and
+weight the letter (`letter_weight`).
 
 Three drills, none about time: `lookup` (which option says X: the option text is given in the
 question), `attribute` (the colour / shape / size / place of an object named in one caption) and

@@ -46,6 +46,7 @@ class BaseConfig:
     batch_size: int = 32
     clip_frames: int = 8  # frames per clip in stage 2
     lr: float = 2e-3
+    stage_lr: float = 0.0  # peak learning rate of stages 1-2 where it differs from `lr` (0: `lr`)
     warmup: int = 30
     # "auto": bf16 autocast of the matmuls where the CPU runs bf16 natively (AVX512-BF16 / AMX), else
     # fp32 (emulated bf16 is ~13x slower); weights stay float32. `resolved()` fixes it before hashing.
@@ -55,6 +56,12 @@ class BaseConfig:
     slot_lists: bool = False  # stage 2 adds non-temporal questions over frame / caption / mixed slot lists
     vision_cache: bool = False  # stage 0 seeded on its own and cached by its own identity; stages 1-2 on their own stream
     binding: float = 0.0  # share of stage-1 and stage-2 batches that are text-only option-binding drills (ablate.base.binding)
+    binding_steps: int = 0  # a drills-only stage (the `lookup` drill) on the fresh LM, before captioning
+    binding_lr: float = 1e-3  # its peak learning rate
+    # loss weight of the option letter, the first answer token of every multiple-choice answer ("(C) ..", "C. ..")
+    # in stages 1-2; 1 = plain mean over answer tokens. The letter is one of about ten answer tokens, and the
+    # text after it is copied from the option the letter names, so unweighted the choice itself barely counts
+    letter_weight: float = 1.0
     replay_rows: int = 8000  # text-only non-temporal rows written to replay.jsonl (T3 cells replay them)
     seed: int = 0
     threads: int = 2
@@ -82,11 +89,12 @@ CONFIGS: dict[str, BaseConfig] = {
     "tiny": BaseConfig(name="tiny"),
     # issue #12's experimental base (does not transfer yet; see reports/transfer_experiments.md): 4 x 128 LM,
     # slot lists in stage 2, the T3 list layout for video, stage 0 from the cache; 400 stage-0 steps reached
-    # patch loss 0.10, 500 stage-1 steps left caption shape at 7% (1200 give 96.5%)
-    # `binding=0.5` with stage1_steps=2500 (E9 in the experiments file) left the option-binding drills at chance
-    # (lookup 30.7%) and lost captioning (shape 4.5%), so the drills are off here
+    # patch loss 0.10, 500 stage-1 steps left caption shape at 7% (1200 give 96.5%). Option binding (E12): a
+    # drills-only stage first, the letter's loss weighted 5x, a 0.3 drill share and a lower peak lr in stages
+    # 1-2 kept held-out lookup at 43% (chance 25%) to the end; without them it fell back to chance (E10, E11)
     "tiny-t3": BaseConfig(name="tiny-t3", layers=4, stage0_steps=400, stage1_steps=1200, stage2_steps=1500,
-                          layout="slots", slot_lists=True, vision_cache=True),
+                          layout="slots", slot_lists=True, vision_cache=True,
+                          binding_steps=1500, binding=0.3, letter_weight=5.0, stage_lr=1e-3),
     # a few dozen steps: builds in seconds; formats and mechanics only, not quality
     "micro": BaseConfig(
         name="micro", vision_layers=1, layers=1, intermediate=128, vocab_size=512, tokenizer_captions=400,

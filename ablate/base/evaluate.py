@@ -122,6 +122,45 @@ def letter_of(reply: str) -> str | None:
     return m.group(1) if m else None
 
 
+def binding_accuracy(model, tokenizer, n: int = 100) -> dict[str, float]:
+    """Forced-choice accuracy on n held-out option-binding drills per kind: the letter whose logit is highest.
+
+    The next-token logits after the prompt, restricted to the four option letters of the item's layout
+    ("A" .. "D" or "(A" .. "(D" as the tokenizer starts them), so the format of free replies does not matter.
+    """
+    import torch
+
+    from ablate.base.binding import KINDS, LETTERS, binding_sample
+
+    def first(texts):
+        return [tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in texts]
+
+    layouts = {True: first([f"({c}) x" for c in LETTERS]), False: first([f"{c}. x" for c in LETTERS])}
+    rng = random.Random(HELDOUT_SEED + 7)
+    out = {}
+    model.eval()
+    for kind in KINDS:
+        items = [binding_sample(rng, kind) for _ in range(n)]
+        right = 0
+        for i in range(0, n, 16):
+            chunk = items[i:i + 16]
+            rows = [tokenizer(chat_text(tokenizer, s.user), add_special_tokens=False)["input_ids"] for s in chunk]
+            L = max(map(len, rows))
+            ids = torch.full((len(rows), L), tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), L), dtype=torch.long)
+            for j, r in enumerate(rows):  # left padding: every row ends at its prompt's end
+                ids[j, L - len(r):] = torch.tensor(r)
+                mask[j, L - len(r):] = 1
+            with torch.no_grad():
+                logits = model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
+            for j, s in enumerate(chunk):
+                paren = s.answer.startswith("(")
+                gold = LETTERS.index(s.answer[1] if paren else s.answer[0])
+                right += int(torch.argmax(logits[j, layouts[paren]])) == gold
+        out[kind] = round(right / n, 4)
+    return out
+
+
 def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
     """The three quality figures of issue 4 (plus details), on held-out data."""
     from ablate.base.data import describe_each_answer
@@ -155,6 +194,9 @@ def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
                                 **each, "exact_match": float(np.mean(exact)) if exact else 0.0,
                                 "n_clips": len(clips), "frames": cfg.clip_frames},
     }
+    firsts = {tokenizer(f"({c}) x", add_special_tokens=False)["input_ids"][0] for c in "ABCD"}
+    if len(firsts) == 4:  # forced choice needs a distinct first token per letter (the micro tokenizer lacks them)
+        metrics["option_binding"] = binding_accuracy(model, tokenizer)
     if cfg.eval_bench:
         from ablate.world import default_world
 

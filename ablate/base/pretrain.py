@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 from pathlib import Path
 
@@ -125,6 +126,29 @@ def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_
     return {"input_ids": input_ids, "attention_mask": mask, "labels": lab_t, "pixel_values": pixel_values}
 
 
+_OPTION_ANSWER = re.compile(r"^(\([A-J]\)|[A-J]\.)(\s|$)")
+
+
+def letter_weights(samples, labels, weight: float):
+    """Per-token loss weights [B, L]: 1 on answer tokens, `weight` on the first one where the answer is an option letter."""
+    import torch
+
+    w = (labels != -100).float()
+    for i, s in enumerate(samples):
+        if _OPTION_ANSWER.match(s.answer):
+            w[i, int((labels[i] != -100).nonzero()[0])] = weight
+    return w
+
+
+def weighted_loss(logits, labels, weights):
+    """Next-token cross-entropy, each label weighted, normalised by the total weight."""
+    import torch.nn.functional as F
+
+    lg, y, w = logits[:, :-1].float(), labels[:, 1:], weights[:, 1:]
+    ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), y.reshape(-1), ignore_index=-100, reduction="none")
+    return (ce.view(y.shape) * w).sum() / w.sum()
+
+
 def _lr(step: int, total: int, warmup: int, peak: float) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -194,7 +218,8 @@ def train_vision(model, cfg: BaseConfig, rng, verbose=True) -> dict:
             "loss_curve": [round(sum(losses[i:i + k]) / len(losses[i:i + k]), 4) for i in range(0, len(losses), k)]}
 
 
-def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_batch, rng, verbose=True) -> dict:
+def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_batch, rng, verbose=True,
+                lr: float | None = None) -> dict:
     """Run `steps` AdamW steps on freshly generated batches; return the loss curve summary.
 
     bf16 autocast where `cfg.precision` is "bf16" (only chosen where the CPU runs it natively, see
@@ -214,9 +239,13 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
             samples = make_batch(rng)
             batch = collate(samples, tokenizer, cfg.tokens_per_frame, image_id, tokenizer.pad_token_id, cfg.frame_size)
             for g in opt.param_groups:
-                g["lr"] = _lr(step, steps, cfg.warmup, cfg.lr)
+                g["lr"] = _lr(step, steps, cfg.warmup, lr or cfg.lr)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                loss = model(**batch).loss
+                if cfg.letter_weight == 1.0:
+                    loss = model(**batch).loss
+                else:
+                    labels = batch.pop("labels")
+                    loss = weighted_loss(model(**batch).logits, labels, letter_weights(samples, labels, cfg.letter_weight))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -289,13 +318,23 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
 
             return lambda r: [binding_sample(r) for _ in range(cfg.batch_size)] if r.random() < cfg.binding else make(r)
 
-        curves |= {
-            "stage1_captions": train_stage(model, tokenizer, cfg, "stage1 captions", cfg.stage1_steps,
-                                           drills_or(lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)]), rng, verbose),
-            "stage2_instructions": train_stage(model, tokenizer, cfg, "stage2 instructions", cfg.stage2_steps,
-                                               drills_or(lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design)),
-                                               rng, verbose),
-        }
+        stages = [("stage1_captions", "stage1 captions", cfg.stage1_steps,
+                   drills_or(lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)]), cfg.stage_lr or None),
+                  ("stage2_instructions", "stage2 instructions", cfg.stage2_steps,
+                   drills_or(lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design)), cfg.stage_lr or None)]
+        if cfg.binding_steps:  # option binding forms only on an LM that trains nothing else (experiments 7-10)
+            from ablate.base.binding import binding_sample
+
+            stages.insert(0, ("stage1a_binding", "stage1a binding", cfg.binding_steps,
+                              lambda r: [binding_sample(r, "lookup") for _ in range(cfg.batch_size)], cfg.binding_lr))
+        for stage, name, steps, make_batch, lr in stages:
+            curves[stage] = train_stage(model, tokenizer, cfg, name, steps, make_batch, rng, verbose, lr=lr)
+            if cfg.binding_steps:  # where the drills are trained, follow the binding through the stages
+                from ablate.base.evaluate import binding_accuracy
+
+                curves[stage]["heldout_binding"] = binding_accuracy(model, tokenizer)
+                if verbose:
+                    console.print(f"held-out option binding after {name}: {curves[stage]['heldout_binding']}")
         t_train = time.perf_counter() - t_start
         with atomic_dir(root) as tmp:
             sizes = save_views(model, tokenizer, cfg, tmp)
