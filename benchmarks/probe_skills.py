@@ -30,8 +30,7 @@ import numpy as np
 LETTERS = "ABCD"
 
 
-def _first_ids(tok, texts: list[str]) -> list[int]:
-    ids = [tok(t, add_special_tokens=False)["input_ids"][0] for t in texts]
+def _distinct(ids: list[int], texts: list[str]) -> list[int]:
     if len(set(ids)) != len(ids):
         raise SystemExit(f"this tokenizer starts {texts} with the same token; forced choice needs distinct first tokens")
     return ids
@@ -39,11 +38,13 @@ def _first_ids(tok, texts: list[str]) -> list[int]:
 
 def choice_ids(tok, answer: str) -> tuple[list[int], int]:
     """(candidate first-token ids, index of the right one) for an answer "(B) x", "B. x", "B" or yes / no."""
+    from ablate.base.evaluate import first_token_ids, option_letter_ids
+
     if answer in ("yes", "no"):
-        return _first_ids(tok, ["yes", "no"]), int(answer == "no")
-    if answer.startswith("("):
-        return _first_ids(tok, [f"({c}) x" for c in LETTERS]), LETTERS.index(answer[1])
-    return _first_ids(tok, [f"{c}. x" for c in LETTERS]), LETTERS.index(answer[0])
+        return _distinct(first_token_ids(tok, ["yes", "no"]), ["yes", "no"]), int(answer == "no")
+    paren = answer.startswith("(")
+    ids = _distinct(option_letter_ids(tok, paren), [f"({c})" if paren else f"{c}." for c in LETTERS])
+    return ids, LETTERS.index(answer[1] if paren else answer[0])
 
 
 def pick(lm, inputs: list, choices: list[list[int]], bf16: bool, bs: int = 16) -> list[int]:

@@ -61,6 +61,29 @@ def caption_scores(text: str, scene) -> dict[str, bool]:
     return {k: got[k] == want[k] for k in want}
 
 
+def left_pad(rows: list[list[int]], pad_id: int):
+    """(input_ids, attention_mask) [B, L] with each row right-aligned: every row's last token is its prompt's end."""
+    import torch
+
+    n = max(map(len, rows))
+    ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), n), dtype=torch.long)
+    for j, r in enumerate(rows):
+        ids[j, n - len(r):] = torch.tensor(r)
+        mask[j, n - len(r):] = 1
+    return ids, mask
+
+
+def first_token_ids(tokenizer, texts: list[str]) -> list[int]:
+    """The id each text starts with (forced choice compares these logits)."""
+    return [tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in texts]
+
+
+def option_letter_ids(tokenizer, paren: bool) -> list[int]:
+    """First-token ids of the answers "(A) ..".."(D) .." (paren) or "A. ..".."D. ..": not distinct in every tokenizer."""
+    return first_token_ids(tokenizer, [f"({c}) x" if paren else f"{c}. x" for c in "ABCD"])
+
+
 def hf_generate(model, tokenizer, items, max_new_tokens: int, batch_size: int = 16) -> list[str]:
     """Greedy replies of a Llava model for items = [(user_text, frames uint8 [T,S,S,3])]."""
     import torch
@@ -77,12 +100,8 @@ def hf_generate(model, tokenizer, items, max_new_tokens: int, batch_size: int = 
         for user, _ in chunk:
             ids = tokenizer(chat_text(tokenizer, user), add_special_tokens=False)["input_ids"]
             rows.append([t for x in ids for t in ([x] * tpf if x == image_id else [x])])
-        L = max(map(len, rows))
-        input_ids = torch.full((len(rows), L), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), L), dtype=torch.long)
-        for j, r in enumerate(rows):  # left padding: every row's last token is the generation prompt
-            input_ids[j, L - len(r):] = torch.tensor(r)
-            mask[j, L - len(r):] = 1
+        input_ids, mask = left_pad(rows, tokenizer.pad_token_id)
+        L = input_ids.shape[1]
         frames = np.concatenate([f for _, f in chunk])
         pv = torch.from_numpy(preprocess(frames, int(model.config.vision_config.image_size), CLIP_MEAN, CLIP_STD))
         with torch.no_grad():
@@ -132,10 +151,7 @@ def binding_accuracy(model, tokenizer, n: int = 100) -> dict[str, float]:
 
     from ablate.base.binding import KINDS, LETTERS, binding_sample
 
-    def first(texts):
-        return [tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in texts]
-
-    layouts = {True: first([f"({c}) x" for c in LETTERS]), False: first([f"{c}. x" for c in LETTERS])}
+    layouts = {paren: option_letter_ids(tokenizer, paren) for paren in (True, False)}
     rng = random.Random(HELDOUT_SEED + 7)
     out = {}
     model.eval()
@@ -144,13 +160,8 @@ def binding_accuracy(model, tokenizer, n: int = 100) -> dict[str, float]:
         right = 0
         for i in range(0, n, 16):
             chunk = items[i:i + 16]
-            rows = [tokenizer(chat_text(tokenizer, s.user), add_special_tokens=False)["input_ids"] for s in chunk]
-            L = max(map(len, rows))
-            ids = torch.full((len(rows), L), tokenizer.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), L), dtype=torch.long)
-            for j, r in enumerate(rows):  # left padding: every row ends at its prompt's end
-                ids[j, L - len(r):] = torch.tensor(r)
-                mask[j, L - len(r):] = 1
+            ids, mask = left_pad([tokenizer(chat_text(tokenizer, s.user), add_special_tokens=False)["input_ids"]
+                                  for s in chunk], tokenizer.pad_token_id)
             with torch.no_grad():
                 logits = model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
             for j, s in enumerate(chunk):
@@ -194,8 +205,7 @@ def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
                                 **each, "exact_match": float(np.mean(exact)) if exact else 0.0,
                                 "n_clips": len(clips), "frames": cfg.clip_frames},
     }
-    firsts = {tokenizer(f"({c}) x", add_special_tokens=False)["input_ids"][0] for c in "ABCD"}
-    if len(firsts) == 4:  # forced choice needs a distinct first token per letter (the micro tokenizer lacks them)
+    if len(set(option_letter_ids(tokenizer, paren=True))) == 4:  # forced choice needs a distinct first token per letter (the micro tokenizer lacks them)
         metrics["option_binding"] = binding_accuracy(model, tokenizer)
     if cfg.eval_bench:
         from ablate.world import default_world

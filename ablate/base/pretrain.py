@@ -311,27 +311,25 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
         design = stage2_design(cfg)
         if cfg.freeze_vision:
             model.model.vision_tower.requires_grad_(False)
+        from ablate.base.binding import binding_sample
+        from ablate.base.evaluate import binding_accuracy
+
         def drills_or(make):  # a `binding` share of batches are option-binding drills; none (and no draw) at 0
             if not cfg.binding:
                 return make
-            from ablate.base.binding import binding_sample
-
             return lambda r: [binding_sample(r) for _ in range(cfg.batch_size)] if r.random() < cfg.binding else make(r)
 
+        stage_lr = cfg.stage_lr or cfg.lr
         stages = [("stage1_captions", "stage1 captions", cfg.stage1_steps,
-                   drills_or(lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)]), cfg.stage_lr or None),
+                   drills_or(lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)]), stage_lr),
                   ("stage2_instructions", "stage2 instructions", cfg.stage2_steps,
-                   drills_or(lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design)), cfg.stage_lr or None)]
+                   drills_or(lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design)), stage_lr)]
         if cfg.binding_steps:  # option binding forms only on an LM that trains nothing else (experiments 7-10)
-            from ablate.base.binding import binding_sample
-
             stages.insert(0, ("stage1a_binding", "stage1a binding", cfg.binding_steps,
                               lambda r: [binding_sample(r, "lookup") for _ in range(cfg.batch_size)], cfg.binding_lr))
         for stage, name, steps, make_batch, lr in stages:
             curves[stage] = train_stage(model, tokenizer, cfg, name, steps, make_batch, rng, verbose, lr=lr)
             if cfg.binding_steps:  # where the drills are trained, follow the binding through the stages
-                from ablate.base.evaluate import binding_accuracy
-
                 curves[stage]["heldout_binding"] = binding_accuracy(model, tokenizer)
                 if verbose:
                     console.print(f"held-out option binding after {name}: {curves[stage]['heldout_binding']}")
