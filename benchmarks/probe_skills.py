@@ -156,9 +156,13 @@ def report(items: Items, acc: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def finetune(lm, tok, rows, epochs: float, lr: float, lora: int, bf16: bool, bs: int = 16, seed: int = 0):
+def finetune(lm, tok, rows, epochs: float, lr: float, lora: int, bf16: bool, bs: int = 16, seed: int = 0,
+             letter_weight: float = 1.0):
+    """Train on (user, answer) rows; `letter_weight` multiplies the loss of each answer's first token (the
+    option letter of "(B) x" answers), as the base build's `letter_weight` does."""
     import torch
 
+    from ablate.base.pretrain import weighted_loss
     from ablate.base.prompts import chat_text
 
     if lora:
@@ -191,13 +195,18 @@ def finetune(lm, tok, rows, epochs: float, lr: float, lora: int, bf16: bool, bs:
             for k, (x, y) in enumerate(b):
                 ids[k, :len(x)], lab[k, :len(y)], att[k, :len(x)] = torch.tensor(x), torch.tensor(y), 1
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = lm(input_ids=ids, attention_mask=att, labels=lab).loss
+                if letter_weight == 1.0:
+                    loss = lm(input_ids=ids, attention_mask=att, labels=lab).loss
+                else:
+                    w = (lab != -100).float()
+                    first = w.cumsum(1) == 1  # labels are shifted inside weighted_loss, as in the model's own loss
+                    loss = weighted_loss(lm(input_ids=ids, attention_mask=att).logits, lab, w + (letter_weight - 1) * (first & (w > 0)))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             opt.zero_grad()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             if step % 100 == 0:
                 print(f"  step {step}/{steps} loss {np.mean(losses[-100:]):.3f} ({time.perf_counter() - t0:.0f}s)", flush=True)
@@ -215,6 +224,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=float, default=2.0)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--lora", type=int, default=0, help="LoRA rank on all linear layers (0: full fine-tune)")
+    ap.add_argument("--letter-weight", type=float, default=1.0, help="loss weight of each answer's first token")
     ap.add_argument("--probe", type=int, default=400)
     args = ap.parse_args(argv)
 
@@ -247,10 +257,10 @@ def main(argv=None) -> int:
         rows = [(r["messages"][0]["content"], r["messages"][1]["content"])
                 for r in pl.read_parquet(synth / "train.parquet").head(args.t3).iter_rows(named=True)]
         t1 = time.perf_counter()
-        lm, loss = finetune(lm, items.tokenizer, rows, args.epochs, args.lr, args.lora, bf16)
+        lm, loss = finetune(lm, items.tokenizer, rows, args.epochs, args.lr, args.lora, bf16, letter_weight=args.letter_weight)
         after = report(items, items.accuracy(lm, bf16))
         note = (f"{'LoRA r' + str(args.lora) if args.lora else 'full fine-tune'}, {args.t3} T3 rows x {args.epochs} epochs, "
-                f"lr {args.lr}: final loss {loss:.3f}, {time.perf_counter() - t1:.0f}s")
+                f"lr {args.lr}, letter weight {args.letter_weight}: final loss {loss:.3f}, {time.perf_counter() - t1:.0f}s")
     print(f"\n| group | base |{' after T3 |' if after else ''}\n|---|---|{'---|' if after else ''}")
     for k in before:
         print(f"| {k} | {100 * before[k]:.1f} |" + (f" {100 * after[k]:.1f} |" if after else ""))

@@ -143,6 +143,28 @@ def test_binding_stage_is_trained_and_measured(tmp_path, monkeypatch):
     assert m["heldout"].get("option_binding", acc).keys() == acc.keys()
 
 
+def test_one_schedule_carries_the_optimizer_and_the_schedule(tmp_path, monkeypatch):
+    """`one_schedule` runs stages 1a, 1 and 2 on one AdamW and one cosine schedule over their summed steps;
+    by default every stage starts a new optimizer and its own schedule."""
+    from ablate.base import pretrain
+
+    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path))
+    made, calls = [], []
+    real_opt, real_lr = pretrain.new_lm_optimizer, pretrain._lr
+    monkeypatch.setattr(pretrain, "new_lm_optimizer", lambda *a: made.append(real_opt(*a)) or made[-1])
+    monkeypatch.setattr(pretrain, "_lr", lambda step, total, *a: calls.append((step, total)) or real_lr(step, total, *a))
+    pretrain.build("micro", verbose=False, binding_steps=3, one_schedule=True)
+    lm_steps = 3 + 10 + 6  # micro: stage1 10, stage2 6
+    assert len(made) == 1
+    assert [c for c in calls if c[1] == lm_steps] == [(i, lm_steps) for i in range(lm_steps)]
+    # the one optimizer took every LM step (the projector only the 16 with frames: drills are text)
+    assert max(int(st["step"]) for st in made[0].state_dict()["state"].values()) == lm_steps
+    made.clear(), calls.clear()
+    pretrain.build("micro", verbose=False, binding_steps=3)
+    assert len(made) == 3 and not [c for c in calls if c[1] == lm_steps]
+    assert (0, 3) in calls and (0, 6) in calls  # each stage's schedule starts over
+
+
 def test_letter_weight_weights_only_the_option_letter(micro_base):
     """The first answer token of "(C) x" / "C. x" answers gets the weight; captions and "Caption A:" do not;
     with every weight 1 the weighted loss is the model's own mean cross-entropy."""

@@ -90,3 +90,23 @@ def test_generic_control_data(tmp_path):
         words = user.split(":", 1)[1].strip(" .").split(", ")
         assert words == sorted(words)  # alphabetical: no order information leaks in
     assert write_generic(corpus, tmp_path / "g2", n=20, seed=0)["content_hash"] == man["content_hash"]
+
+
+def test_embedded_base_is_built_in_a_child_process(tmp_path, monkeypatch):
+    """An uncached embedded base is built by `ablate base build` in a child (its pretraining memory leaves
+    with it), never in the sweep's process; a cached one is resolved without a child; a failed build
+    stops with the command and its exit status."""
+    from ablate.base import pretrain
+    from ablate.sweep import runner
+
+    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(pretrain, "build", lambda *a, **k: pytest.fail("the base was built in the sweep's process"))
+    base = runner._resolve_base("micro")
+    assert (base.root / "manifest.json").is_file() and base.lm_dir.is_dir()
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a cached base started a child"))
+    assert runner._resolve_base("micro").hash == base.hash
+    monkeypatch.undo()
+    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    with pytest.raises(UserError, match=r"`ablate base build micro` exited 1"):
+        runner._resolve_base("micro")

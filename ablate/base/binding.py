@@ -27,22 +27,9 @@ import random
 
 import numpy as np
 
-LETTERS = "ABCD"
-_CLOSE_TC = "Please directly give the best option:"
-_CLOSES_T3 = ("Only give the best option:", "Answer with the option's letter from the given choices directly.",
-              "Please directly give the best option:", "Choose the correct option:")
+from ablate.base.slots import LETTERS, _mc
+
 KINDS = ("lookup", "attribute", "shown")
-
-
-def _mc(rng: random.Random, question: str, right: str, wrong: list[str]) -> tuple[str, str]:
-    opts = [right] + wrong[:3]
-    rng.shuffle(opts)
-    k = opts.index(right)
-    if rng.random() < 0.5:
-        return (question + "\n" + "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(opts)) + "\n" + _CLOSE_TC,
-                f"{LETTERS[k]}. {right}")
-    return (f"Question: {question}\n" + "\n".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(opts)) + "\n"
-            + rng.choice(_CLOSES_T3), f"({LETTERS[k]}) {right}")
 
 
 def _first_sentence(text: str) -> str:

@@ -62,6 +62,9 @@ class BaseConfig:
     # in stages 1-2; 1 = plain mean over answer tokens. The letter is one of about ten answer tokens, and the
     # text after it is copied from the option the letter names, so unweighted the choice itself barely counts
     letter_weight: float = 1.0
+    # stages 1a, 1 and 2 share one AdamW and one warm-up + cosine schedule over their summed steps (each stage
+    # still scales it by its own peak lr) instead of a fresh optimizer and schedule per stage
+    one_schedule: bool = False
     replay_rows: int = 8000  # text-only non-temporal rows written to replay.jsonl (T3 cells replay them)
     seed: int = 0
     threads: int = 2

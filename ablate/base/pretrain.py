@@ -218,9 +218,21 @@ def train_vision(model, cfg: BaseConfig, rng, verbose=True) -> dict:
             "loss_curve": [round(sum(losses[i:i + k]) / len(losses[i:i + k]), 4) for i in range(0, len(losses), k)]}
 
 
+def new_lm_optimizer(model, cfg: BaseConfig):
+    """AdamW over what stages 1-2 train (the projector and the LM; the tower is frozen after stage 0)."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
+
+
 def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_batch, rng, verbose=True,
-                lr: float | None = None) -> dict:
+                lr: float | None = None, opt=None, schedule: tuple[int, int] | None = None) -> dict:
     """Run `steps` AdamW steps on freshly generated batches; return the loss curve summary.
+
+    By default each stage has its own AdamW and its own warm-up + cosine schedule. `opt` (an optimizer
+    carried on from the previous stage) with `schedule=(offset, total)` instead continues one schedule
+    of `total` steps over several stages, this stage being steps offset..offset+steps of it.
 
     bf16 autocast where `cfg.precision` is "bf16" (only chosen where the CPU runs it natively, see
     ablate.base.precision): about 2x faster matmuls there; weights and the saved model stay float32.
@@ -230,7 +242,8 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
     from ablate.ui import progress
 
     params = [p for p in model.parameters() if p.requires_grad]  # the tower is frozen after stage 0
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    opt = opt or new_lm_optimizer(model, cfg)
+    offset, total = schedule or (0, steps)
     image_id = tokenizer.convert_tokens_to_ids("<image>")
     losses, t0, n_seen = [], time.perf_counter(), 0
     model.train()
@@ -239,7 +252,7 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
             samples = make_batch(rng)
             batch = collate(samples, tokenizer, cfg.tokens_per_frame, image_id, tokenizer.pad_token_id, cfg.frame_size)
             for g in opt.param_groups:
-                g["lr"] = _lr(step, steps, cfg.warmup, lr or cfg.lr)
+                g["lr"] = _lr(offset + step, total, cfg.warmup, lr or cfg.lr)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 if cfg.letter_weight == 1.0:
                     loss = model(**batch).loss
@@ -327,8 +340,14 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
         if cfg.binding_steps:  # option binding forms only on an LM that trains nothing else (experiments 7-10)
             stages.insert(0, ("stage1a_binding", "stage1a binding", cfg.binding_steps,
                               lambda r: [binding_sample(r, "lookup") for _ in range(cfg.batch_size)], cfg.binding_lr))
+        # one_schedule: one AdamW and one cosine schedule over all LM stages (experiment 12a: restarting them on
+        # new data wiped the option binding the drills had formed)
+        opt = new_lm_optimizer(model, cfg) if cfg.one_schedule else None
+        total, offset = sum(st[2] for st in stages), 0
         for stage, name, steps, make_batch, lr in stages:
-            curves[stage] = train_stage(model, tokenizer, cfg, name, steps, make_batch, rng, verbose, lr=lr)
+            curves[stage] = train_stage(model, tokenizer, cfg, name, steps, make_batch, rng, verbose, lr=lr,
+                                        opt=opt, schedule=(offset, total) if opt else None)
+            offset += steps
             if cfg.binding_steps:  # where the drills are trained, follow the binding through the stages
                 curves[stage]["heldout_binding"] = binding_accuracy(model, tokenizer)
                 if verbose:

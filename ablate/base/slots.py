@@ -114,10 +114,14 @@ def _name(rng, scenes, key) -> str:
     return obj_phrase(rng, _obj_of(scenes, key))
 
 
-def _mc(rng, question: str, right: str, wrong: list[str], style: str) -> tuple[str, str]:
+def _mc(rng, question: str, right: str, wrong: list[str], style: str | None = None) -> tuple[str, str]:
+    """A four-option question in the TempCompass ("tc": "A. x") or T3 ("t3": "(A) x") layout; style None
+    draws one of the two (after the shuffle) with equal odds."""
     opts = [right] + wrong[:3]
     rng.shuffle(opts)
     letter = LETTERS[opts.index(right)]
+    if style is None:
+        style = "tc" if rng.random() < 0.5 else "t3"
     if style == "tc":
         return question + "\n" + "\n".join(f"{LETTERS[i]}. {x}" for i, x in enumerate(opts)) + "\n" + TC_MC_CLOSE, f"{letter}. {right}"
     return (f"Question: {question}\n" + "\n".join(f"({LETTERS[i]}) {x}" for i, x in enumerate(opts)) + "\n"

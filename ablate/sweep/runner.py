@@ -18,7 +18,8 @@ appears only complete, via an atomic rename):
 The runner only builds typed jobs, asks each stage for its key and whether that directory is done,
 and hands the rest to an executor (ablate.sweep.executor; LocalExecutor by default: one child
 process per job, so a crash in one variant cannot take the sweep down). It never knows which
-executor it has. World and base are built in-process first: their builds draw their own progress.
+executor it has. World and base are built first (the world in-process, an embedded base in a child
+process); their builds draw their own progress.
 """
 
 from __future__ import annotations
@@ -67,13 +68,36 @@ def _prepare(ctx: Ctx) -> None:
         import t3
 
         t3.read_captions(ctx.corpus, format=r.data.corpus_format, caption_field=r.data.caption_field)
-    from ablate.base import resolve_base
-
-    ctx.base = resolve_base(r.base.model)
+    ctx.base = _resolve_base(r.base.model)
     # children get the resolved directory, never the spec: they must use exactly this base
     ctx.record["base"] = r.base.model
     ctx.record["base_hash"] = ctx.base.hash
     ctx.record["timings"]["prepare"] = time.perf_counter() - t0
+
+
+def _resolve_base(spec: str):
+    """The recipe's base; an embedded one that is not cached yet is built first, in a child process.
+
+    Built in this process, the pretraining's freed memory stays with it (the sweep process held 5.5 GiB
+    RSS for the rest of a fresh main job while its training and evaluation children ran); a child's goes
+    back to the system when it exits. The child draws its own progress bars on this terminal.
+    """
+    import subprocess
+    import sys
+
+    from ablate.base import EMBEDDED, resolve_base
+    from ablate.sweep.executor import _die_with_parent
+
+    if spec in EMBEDDED:
+        try:
+            return resolve_base(spec, build=False)
+        except UserError:  # not built yet
+            rc = subprocess.run([sys.executable, "-m", "ablate", "base", "build", spec], preexec_fn=_die_with_parent).returncode
+            if rc != 0:
+                raise UserError(f"building the embedded base {spec!r} failed (`ablate base build {spec}` exited {rc}; "
+                                "its output is above)") from None
+            return resolve_base(spec, build=False)
+    return resolve_base(spec)
 
 
 def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dict[int, Ran]:
