@@ -158,11 +158,11 @@ def report(items: Items, acc: dict[str, float]) -> dict[str, float]:
 
 def finetune(lm, tok, rows, epochs: float, lr: float, lora: int, bf16: bool, bs: int = 16, seed: int = 0,
              letter_weight: float = 1.0):
-    """Train on (user, answer) rows; `letter_weight` multiplies the loss of each answer's first token (the
-    option letter of "(B) x" answers), as the base build's `letter_weight` does."""
+    """Train on (user, answer) rows; `letter_weight` multiplies the loss of the option letter, the first token
+    of "(B) x" / "B. x" answers, with the base build's own weighting (ablate.base.pretrain.letter_weights)."""
     import torch
 
-    from ablate.base.pretrain import weighted_loss
+    from ablate.base.pretrain import letter_weights, weighted_loss
     from ablate.base.prompts import chat_text
 
     if lora:
@@ -175,7 +175,7 @@ def finetune(lm, tok, rows, epochs: float, lr: float, lora: int, bf16: bool, bs:
     for user, answer in rows:
         p = tok(chat_text(tok, user), add_special_tokens=False)["input_ids"]
         full = tok(chat_text(tok, user, answer), add_special_tokens=False)["input_ids"]
-        enc.append((full, [-100] * len(p) + full[len(p):]))
+        enc.append((full, [-100] * len(p) + full[len(p):], answer))
     params = [p for p in lm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     steps = int(math.ceil(len(enc) / bs) * epochs)
@@ -188,19 +188,18 @@ def finetune(lm, tok, rows, epochs: float, lr: float, lora: int, bf16: bool, bs:
         rng.shuffle(order)
         for i in range(0, len(order), bs):
             b = [enc[j] for j in order[i:i + bs]]
-            n = max(len(x) for x, _ in b)
+            n = max(len(x) for x, _, _ in b)
             ids = torch.zeros(len(b), n, dtype=torch.long)
             lab = torch.full((len(b), n), -100, dtype=torch.long)
             att = torch.zeros(len(b), n, dtype=torch.long)
-            for k, (x, y) in enumerate(b):
+            for k, (x, y, _) in enumerate(b):
                 ids[k, :len(x)], lab[k, :len(y)], att[k, :len(x)] = torch.tensor(x), torch.tensor(y), 1
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 if letter_weight == 1.0:
                     loss = lm(input_ids=ids, attention_mask=att, labels=lab).loss
                 else:
-                    w = (lab != -100).float()
-                    first = w.cumsum(1) == 1  # labels are shifted inside weighted_loss, as in the model's own loss
-                    loss = weighted_loss(lm(input_ids=ids, attention_mask=att).logits, lab, w + (letter_weight - 1) * (first & (w > 0)))
+                    w = letter_weights([a for _, _, a in b], lab, letter_weight)
+                    loss = weighted_loss(lm(input_ids=ids, attention_mask=att).logits, lab, w)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -224,7 +223,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=float, default=2.0)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--lora", type=int, default=0, help="LoRA rank on all linear layers (0: full fine-tune)")
-    ap.add_argument("--letter-weight", type=float, default=1.0, help="loss weight of each answer's first token")
+    ap.add_argument("--letter-weight", type=float, default=1.0, help="loss weight of the option letter (the first token of \"(B) x\" answers)")
     ap.add_argument("--probe", type=int, default=400)
     args = ap.parse_args(argv)
 

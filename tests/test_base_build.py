@@ -181,7 +181,7 @@ def test_letter_weight_weights_only_the_option_letter(micro_base):
     samples = [Sample("Which? (A) red (B) blue", "(B) blue", none, "t"), Sample("Which?\nA. red\nB. blue", "A. red", none, "t"),
                Sample("Describe.", "A red circle.", none, "t"), Sample("Which caption?", "Caption A: a red star.", none, "t")]
     batch = collate(samples, tok, 9, tok.convert_tokens_to_ids("<image>"), tok.pad_token_id, 48)
-    w = letter_weights(samples, batch["labels"], 5.0)
+    w = letter_weights([s.answer for s in samples], batch["labels"], 5.0)
     answer = batch["labels"] != -100
     assert torch.equal(w == 0, ~answer)
     first = [int(row.nonzero()[0]) for row in answer]

@@ -129,13 +129,11 @@ def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_
 _OPTION_ANSWER = re.compile(r"^(\([A-J]\)|[A-J]\.)(\s|$)")
 
 
-def letter_weights(samples, labels, weight: float):
+def letter_weights(answers: list[str], labels, weight: float):
     """Per-token loss weights [B, L]: 1 on answer tokens, `weight` on the first one where the answer is an option letter."""
-    import torch
-
     w = (labels != -100).float()
-    for i, s in enumerate(samples):
-        if _OPTION_ANSWER.match(s.answer):
+    for i, answer in enumerate(answers):
+        if _OPTION_ANSWER.match(answer):
             w[i, int((labels[i] != -100).nonzero()[0])] = weight
     return w
 
@@ -258,7 +256,7 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
                     loss = model(**batch).loss
                 else:
                     labels = batch.pop("labels")
-                    loss = weighted_loss(model(**batch).logits, labels, letter_weights(samples, labels, cfg.letter_weight))
+                    loss = weighted_loss(model(**batch).logits, labels, letter_weights([s.answer for s in samples], labels, cfg.letter_weight))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
