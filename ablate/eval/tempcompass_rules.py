@@ -34,8 +34,8 @@ import functools
 import re
 from typing import NamedTuple
 
-from ablate.eval.tempcompass_text import (INDEX_WORDS, LEAD_YN, Opt, drop_lead, gold_index, is_refusal, parse_options,
-                                          strip_markdown, words)
+from ablate.eval.tempcompass_text import (CHOICE, INDEX_WORDS, LEAD_YN, Opt, drop_lead, gold_index, is_refusal,
+                                          parse_options, strip_markdown, words)
 
 OFFICIAL_LETTERS = ("A", "B", "C", "D")  # the official multi-choice rules know these four only
 
@@ -106,7 +106,7 @@ _HEAD_PAREN = re.compile(rf"^\s*[\(\[]{_KEY}[\)\]]")
 _HEAD_BARE = re.compile(rf"^\s*{_KEY}(?:[.:),](?!\w)|(?=[ \t]*(?:\n|$))|(?=\s+is\s+(?:the\s+)?(?:correct|best|right|answer|most)\b))")
 _ORDINAL = re.compile(r"^\s*(?:the\s+)?(first|second|third|fourth)\s+(?:caption|sentence|option|choice|one|description)\b", re.I)
 _CONJ = re.compile(r"^[\s,;/&]*(?:(?:or|and|vs\.?|versus)\b)?[\s,;/&]*", re.I)
-_NEG_BEFORE = {"not", "no", "never", "neither", "nor", "without"}
+_NEG_BEFORE = {"not", "no", "never", "neither", "nor", "without", "unlike"}
 _NEG_BEFORE2 = {("rather", "than"), ("instead", "of"), ("other", "than"), ("as", "opposed")}
 _COPULA = {"is", "are", "was", "would", "be", "seems", "appears", "to", "definitely", "clearly"}
 _WRONG = {"incorrect", "wrong", "false", "inaccurate", "not"}
@@ -115,6 +115,10 @@ _BREAKS = set(".,;:!?\n")
 
 class _Ambiguous(Exception):
     """Two options fit: the reply stays unmatched."""
+
+
+class _Several(_Ambiguous):
+    """Several option sentences occur: an explicit choice or the first one stated may still decide."""
 
 
 def _head(text: str, opts: tuple[Opt, ...], strict: bool = False) -> tuple[int, str] | None:
@@ -188,7 +192,7 @@ def _at_start(text: str, opts: tuple[Opt, ...]) -> int | None:
             if best is None or len(o.words) > len(opts[best].words):
                 best = k
     if best is not None and _alive(text, opts) - {best}:
-        raise _Ambiguous  # "X. Later, Y." with X and Y both options
+        raise _Several  # "X. Later, Y." with X and Y both options
     return best
 
 
@@ -248,6 +252,12 @@ def _affix_free(opts: tuple[Opt, ...]) -> tuple[list[tuple[str, ...]], int]:
 def _alive(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | None = None, lookback: int = 4) -> set[int]:
     """Options whose sentence occurs in text (word-aligned, articles ignored, not negated, not inside a
     longer option's occurrence); `forms` replaces the option sentences (see _affix_free)."""
+    return {k for _, k in _mentions(text, opts, forms, lookback)[1]}
+
+
+def _mentions(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | None = None,
+              lookback: int = 4) -> tuple[list[str], list[tuple[int, int]]]:
+    """(tokens without articles, [(token index where the occurrence starts, option)]) for _alive's occurrences."""
     tok = [t for t in _tokens(text) if t not in _ARTICLES]
     pos = [i for i, t in enumerate(tok) if t not in _BREAKS]  # word index -> token index
     ws = [tok[i] for i in pos]
@@ -256,15 +266,15 @@ def _alive(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | None
         n = len(w)
         if n:
             spans[k] = [(i, i + n) for i in range(len(ws) - n + 1) if tuple(ws[i:i + n]) == w]
-    alive = set()
+    found = []
     for k, sp in spans.items():
         for a, b in sp:
             if any(j != k and c <= a and b <= d and d - c > b - a for j, sj in spans.items() for c, d in sj):
                 continue  # "left" inside "from left to right"
             if _negated(tok, pos[a], pos[b - 1] - pos[a] + 1, lookback):
                 continue
-            alive.add(k)
-    return alive
+            found.append((pos[a], k))
+    return tok, sorted(found)
 
 
 def _contained(text: str, opts: tuple[Opt, ...]) -> int | None:
@@ -273,11 +283,97 @@ def _contained(text: str, opts: tuple[Opt, ...]) -> int | None:
     forms, pre = _affix_free(opts)  # what tells the options apart: "dancing" in "She is dancing"
     cut = _alive(text, opts, forms, 4 + pre) if forms else set()
     if alive and cut - alive:
-        raise _Ambiguous  # "dribbling a basketball and then shooting it": another option's key words too
+        raise _Several  # "dribbling a basketball and then shooting it": another option's key words too
     alive = alive or cut  # "The woman is seen dancing and singing" for "She is dancing and singing"
     if len(alive) > 1:
-        raise _Ambiguous
+        raise _Several
     return alive.pop() if alive else None
+
+
+# ---- the judge's share: an explicit choice anywhere, else the option stated first ------------------
+
+_NOT_CHOSEN = _NEG_BEFORE | {"whether", "if", "unless", "doubt"}  # "I don't think the answer is C"
+_BARE_CAPITAL = re.compile(r"^\(?([A-Z])\)?(?=\s*(?:$|[-\u2013\u2014(]|(?:because|since|as|which|for)\b))")
+_TURN = {"however", "but", "actually", "instead", "rather", "wait", "later", "then", "afterwards", "finally"}
+
+
+def _chosen(rest: str, opts: tuple[Opt, ...]) -> int | None:
+    """The option named right after an explicit-choice phrase: an index ("C", "(C)", "C. slow motion",
+    "Caption B"), an option's text at the start, or exactly one option stated in that sentence."""
+    line = rest.split("\n", 1)[0].strip()
+    h = _head(line, opts)
+    if h is not None:
+        try:
+            _check_rest(h[0], h[1], opts)
+        except _Ambiguous:
+            return None  # "A or C", "C, not A", "Caption A: <B's sentence>": no single choice here
+        return h[0]
+    w = _content(words(line))
+    starts = [k for k, o in enumerate(opts) if _content(o.words) and w[:len(_content(o.words))] == _content(o.words)]
+    if starts:
+        return max(starts, key=lambda k: len(opts[k].words))  # "left" never beats "left to right"
+    m = _BARE_CAPITAL.match(line)
+    if m:
+        return next((k for k, o in enumerate(opts) if o.key == m.group(1).lower()), None)
+    sentence = re.split(r"[.!?](?:\s|$)", line, maxsplit=1)[0]
+    alive = _alive(sentence, opts)
+    return alive.pop() if len(alive) == 1 else None
+
+
+def _explicit(text: str, opts: tuple[Opt, ...]) -> int | None:
+    """The option every explicit choice in text names ("..., so the best option is B"), or None; two
+    explicit choices of different options are ambiguous."""
+    chosen = set()
+    for m in CHOICE.finditer(text):
+        before = []  # the words before the phrase in its clause
+        for t in reversed(_tokens(text[:m.start()])):
+            if t in _BREAKS or len(before) == 4:
+                break
+            before.append(t)
+        if _NOT_CHOSEN & set(before):
+            continue
+        k = _chosen(text[m.end():], opts)
+        if k is not None:
+            chosen.add(k)
+    if len(chosen) > 1:
+        raise _Ambiguous
+    return chosen.pop() if chosen else None
+
+
+def _sentences(tok: list[str]) -> list[int]:
+    """Sentence number of each token: a sentence ends at a line break, "!", "?" or a "." not inside a number."""
+    out, n = [], 0
+    for i, t in enumerate(tok):
+        out.append(n)
+        digits = 0 < i < len(tok) - 1 and tok[i - 1][-1:].isdigit() and tok[i + 1][:1].isdigit()
+        if t in "\n!?" or (t == "." and not digits):
+            n += 1
+    return out
+
+
+def _first_stated(text: str, opts: tuple[Opt, ...]) -> int | None:
+    """The option stated in the first sentence that states any (by _alive's occurrences, also the words that
+    tell the options apart), or None; ambiguous when that sentence states two, or when a later sentence
+    turns to another option ("However, ...", "Later ...")."""
+    tok, found = _mentions(text, opts)
+    forms, pre = _affix_free(opts)
+    if forms:
+        found += _mentions(text, opts, forms, 4 + pre)[1]
+    if not found:
+        return None
+    sent = _sentences(tok)
+    first = min(sent[i] for i, _ in found)
+    ks = {k for i, k in found if sent[i] == first}
+    if len(ks) > 1:
+        raise _Ambiguous  # "eating and then cooking", "slow motion or normal speed"
+    k = ks.pop()
+    opening = {}
+    for i, t in enumerate(tok):
+        if t not in _BREAKS:
+            opening.setdefault(sent[i], t)
+    if any(j != k and sent[i] > first and opening.get(sent[i]) in _TURN for i, j in found):
+        raise _Ambiguous  # an option named, then another argued for
+    return k
 
 
 def _after_listing(text: str, opts: tuple[Opt, ...]) -> str | None:
@@ -311,15 +407,24 @@ def fallback_choice(reply: str, opts: tuple[Opt, ...]) -> tuple[int, str] | None
     try:
         if not t0 or is_refusal(t0) or is_refusal(t2):
             return None
-        for text, rule in stages:
-            k = _whole(text, opts)
+        try:
+            for text, rule in stages:
+                k = _whole(text, opts)
+                if k is not None:
+                    return k, rule
+                k = _at_start(text, opts)
+                if k is not None:
+                    return k, "fallback:start" if rule == "fallback:normalized" else rule
+            k = _contained(t1, opts)
             if k is not None:
-                return k, rule
-            k = _at_start(text, opts)
-            if k is not None:
-                return k, "fallback:start" if rule == "fallback:normalized" else rule
-        k = _contained(t1, opts)
-        return (k, "fallback:contained") if k is not None else None
+                return k, "fallback:contained"
+        except _Several:
+            pass  # several option sentences occur: an explicit choice or the first stated decides
+        k = _explicit(t1, opts)
+        if k is not None:
+            return k, "fallback:explicit"
+        k = _first_stated(t1, opts)
+        return (k, "fallback:first-stated") if k is not None else None
     except _Ambiguous:
         return None
 

@@ -59,6 +59,15 @@ _LEAD = [re.compile(p, re.I) for p in (
     r"(?:\s+(?:for|to)\s+(?:the|this)\s+(?:video|question|clip))?"
     r"\s*(?:is|would be|:)\s*:?\s*",
 )]
+# an explicit choice anywhere in a reply ("..., so the best option is B. slow motion", "the correct answer
+# would be C", "I would choose Caption A"); what follows it names the option
+CHOICE = re.compile(
+    r"(?:\b(?:the|my|our)\s+(?:(?:best|correct|right|final|most\s+\w+)\s+)?|\b(?:best|correct|right|final)\s+)"
+    r"(?:matching\s+|fitting\s+)?(?:answer|option|choice|caption|sentence|description)"
+    r"(?:\s+(?:to|for)\s+(?:the|this)\s+(?:video|question|clip))?"
+    r"\s+(?:is|would\s+be|should\s+be|will\s+be|seems\s+to\s+be|appears\s+to\s+be)\b\s*:?\s*(?:that\s+)?"
+    r"|\b(?:answer|option|choice)\s*:\s*"
+    r"|\bi\s+(?:would\s+|will\s+)?(?:choose|select|pick|go\s+with)\b\s*:?\s*", re.I)
 LEAD_YN = re.compile(r"^(?:the\s+)?(?:statement|sentence|caption|description|claim)\s+(?:is|seems)\s+", re.I)
 
 _REFUSAL = re.compile(
