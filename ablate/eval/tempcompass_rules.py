@@ -109,7 +109,7 @@ _CONJ = re.compile(r"^[\s,;/&]*(?:(?:or|and|vs\.?|versus)\b)?[\s,;/&]*", re.I)
 _NEG_BEFORE = {"not", "no", "never", "neither", "nor", "without", "unlike"}
 _NEG_BEFORE2 = {("rather", "than"), ("instead", "of"), ("other", "than"), ("as", "opposed")}
 _COPULA = {"is", "are", "was", "would", "be", "seems", "appears", "to", "definitely", "clearly"}
-_WRONG = {"incorrect", "wrong", "false", "inaccurate", "not"}
+_WRONG = {"incorrect", "wrong", "false", "inaccurate", "unlikely", "not"}
 _BREAKS = set(".,;:!?\n")
 
 
@@ -341,12 +341,12 @@ def _explicit(text: str, opts: tuple[Opt, ...]) -> int | None:
 
 
 def _sentences(tok: list[str]) -> list[int]:
-    """Sentence number of each token: a sentence ends at a line break, "!", "?" or a "." not inside a number."""
+    """Sentence number of each token: a sentence ends at a line break, "!", "?", ";" or a "." not inside a number."""
     out, n = [], 0
     for i, t in enumerate(tok):
         out.append(n)
         digits = 0 < i < len(tok) - 1 and tok[i - 1][-1:].isdigit() and tok[i + 1][:1].isdigit()
-        if t in "\n!?" or (t == "." and not digits):
+        if t in "\n!?;" or (t == "." and not digits):
             n += 1
     return out
 
@@ -416,7 +416,7 @@ def fallback_choice(reply: str, opts: tuple[Opt, ...]) -> tuple[int, str] | None
                 if k is not None:
                     return k, "fallback:start" if rule == "fallback:normalized" else rule
             k = _contained(t1, opts)
-            if k is not None:
+            if k is not None and _explicit(t1, opts) in (None, k):  # "X ... so the answer is Y": Y decides
                 return k, "fallback:contained"
         except _Several:
             pass  # several option sentences occur: an explicit choice or the first stated decides
