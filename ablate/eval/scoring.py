@@ -9,7 +9,9 @@ Scorers (each returns the rule that matched, the `match_rule` column of predicti
 - tempcompass-mc / tempcompass-cm / yes_no: ablate.eval.tempcompass_rules: the official TempCompass rules
   ("official:exact", "official:letter", "official:prefix", "official:sentence", "official:index"), then,
   unless mode="official", judge-free fallbacks ("fallback:normalized", "fallback:start",
-  "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:true-false").
+  "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:true-false") and, for
+  replies still unmatched, "fallback:explicit" (an explicit choice anywhere) and "fallback:first-stated"
+  (the option the reply states first); docs/scoring.md.
 - videomme: official `extract_characters_regex`: drop answer phrases; a reply over 10 words with no
   A-D letter is "unanswered"; else the first A-D letter anywhere ("official:regex").
 - mlvu: the letter before the first ")" (or a bare letter) ("official:letter").
