@@ -463,3 +463,10 @@ def test_explicit_choice_comes_after_the_earlier_rules_but_outweighs_a_mention()
     assert mc("The man is cooking. The best option is C.").rule == "fallback:contained"
     s = mc("The man is cooking. Still, the best option is A.")
     assert (s.rule, s.parsed, s.correct) == ("fallback:explicit", "A. eating", False)
+
+
+def test_report_orders_the_new_rules_after_contained():
+    from ablate.sweep.report_sections import RULE_ORDER
+
+    i = RULE_ORDER.index
+    assert i("fallback:contained") < i("fallback:explicit") < i("fallback:first-stated") < i("fallback:true-false")
