@@ -261,7 +261,8 @@ def _chosen(rest: str, opts: tuple[Opt, ...]) -> int | None:
             return None  # "A or C", "C, not A", "Caption A: <B's sentence>": no single choice here
         return h[0]
     w = content_words(words(line))
-    starts = [k for k, o in enumerate(opts) if content_words(o.words) and w[:len(content_words(o.words))] == content_words(o.words)]
+    forms = [content_words(o.words) for o in opts]
+    starts = [k for k, f in enumerate(forms) if f and w[:len(f)] == f]
     if starts:
         return max(starts, key=lambda k: len(opts[k].words))  # "left" never beats "left to right"
     m = _BARE_CAPITAL.match(line)
