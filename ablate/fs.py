@@ -1,0 +1,124 @@
+"""Where ablate meets the filesystem: an OSError on ablate's own files becomes a UserError that says
+which path, what ablate was doing with it, and how to fix it (exit status 2, no traceback).
+
+    from ablate.fs import doing, ensure_dir, writable_dir
+    runs = writable_dir(args.runs_dir, "creating the runs dir", "--runs-dir")
+    with doing("writing the sweep record", path, "--runs-dir"):
+        write_json(path, record)
+
+`doing` wraps a narrow block that creates, writes or renames ablate's own files; anything else
+(reading a user's input, a bug) keeps its own error. `ablate.cli.main` turns the OSErrors nobody
+wrapped into the same message when they are plainly the environment's (permission, read-only
+filesystem, full disk, a file or directory in the way) and name a path; every other exception keeps
+its traceback. See docs/errors.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from t3.util import UserError
+
+#: errnos that describe the environment, not a bug in ablate (the CLI's fallback converts only these)
+ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EEXIST,
+                      errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EMFILE, errno.EXDEV}
+
+
+def _blocker(path: Path) -> Path | None:
+    """The first existing component of `path` (itself or a parent) that is not a directory."""
+    for p in [*reversed(path.parents), path]:
+        if p.exists() and not p.is_dir():
+            return p
+    return None
+
+
+def _fix(e: OSError, path: Path, option: str | None) -> str:
+    other = f"give another {option}" if option else "choose another location"
+    code = e.errno
+    if code in (errno.EEXIST, errno.ENOTDIR):
+        b = _blocker(path) or path
+        return f"{b} is a file where ablate needs a directory: move it away or {other}"
+    if code == errno.EISDIR:
+        target = getattr(e, "filename2", None) or e.filename or path
+        return f"{target} is a directory where ablate writes a file: move it away or {other}"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"this user may not write there: make it writable (chmod / chown) or {other}"
+    if code == errno.EROFS:
+        return f"the filesystem is read-only: {other} on a writable disk"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return (f"the disk (or quota) is full: free space, or {other}, and run the same command again; "
+                "finished stages are kept and only the interrupted one is redone")
+    if code == errno.ENOENT:
+        return "the path disappeared while ablate was using it (deleted or unmounted?): restore it and run again"
+    if code == errno.ENAMETOOLONG:
+        return f"the path is too long for this filesystem: {other} with a shorter path"
+    return f"check the path, or {other}"
+
+
+def os_user_error(e: OSError, what: str, path: str | Path | None = None, option: str | None = None) -> UserError:
+    """The UserError for OSError `e` raised while `what` ("creating the runs dir") on `path`;
+    `option` is the flag or variable that chose the path (--runs-dir, ABLATE_CACHE), named in the fix."""
+    path = Path(path if path is not None else (e.filename or "?"))
+    reason = e.strerror or type(e).__name__
+    code = errno.errorcode.get(e.errno, "") if e.errno else ""
+    where = f" ({e.filename})" if e.filename and Path(e.filename) != path else ""
+    return UserError(f"{path}: {what} failed: {reason}{' [' + code + ']' if code else ''}{where}. "
+                     f"Fix: {_fix(e, Path(e.filename) if e.filename else path, option)}.")
+
+
+@contextlib.contextmanager
+def doing(what: str, path: str | Path, option: str | None = None) -> Iterator[None]:
+    """Turn an OSError inside the block into os_user_error(e, what, path, option)."""
+    try:
+        yield
+    except UserError:
+        raise
+    except OSError as e:
+        raise os_user_error(e, what, path, option) from None
+
+
+def ensure_dir(path: str | Path, what: str, option: str | None = None) -> Path:
+    """mkdir -p `path`, or a UserError naming it (a file in the way, no permission, read-only ...)."""
+    path = Path(path)
+    with doing(what, path, option):
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def writable_dir(path: str | Path, what: str, option: str | None = None) -> Path:
+    """ensure_dir, then create and remove a probe file in it: a read-only or full location fails
+    here, before any work, instead of after an hour of it."""
+    path = ensure_dir(path, what, option)
+    with doing(what, path, option):
+        fd, probe = tempfile.mkstemp(prefix=".ablate-probe-", dir=path)
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    return path
+
+
+def output_dir(path: str | Path, what: str, option: str | None = None) -> Path:
+    """Check, before any work, that `path` can take a directory of results: it is absent or a
+    directory, and its parent is (or can be made) a writable directory."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise os_user_error(FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)), what, path, option)
+    writable_dir(path if path.is_dir() else path.parent, what, option)
+    return path
+
+
+def is_environment_error(e: BaseException) -> bool:
+    """An OSError the environment caused (ENVIRONMENT_ERRNOS) about a named path, or a full or read-only
+    disk (often reported by write() without a path): what the CLI and the sweep worker convert."""
+    if not isinstance(e, OSError) or e.errno not in ENVIRONMENT_ERRNOS:
+        return False
+    return e.filename is not None or e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
