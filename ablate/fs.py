@@ -38,7 +38,8 @@ def _blocker(path: Path) -> Path | None:
 
 
 def _fix(e: OSError, path: Path, option: str | None) -> str:
-    other = f"give another {option}" if option else "choose another location"
+    other = ("choose another location" if not option else f"set {option} to another directory" if option[:1].isupper()
+             else f"give another {option}")
     code = e.errno
     if code in (errno.EEXIST, errno.ENOTDIR):
         b = _blocker(path) or path
@@ -110,8 +111,9 @@ def output_dir(path: str | Path, what: str, option: str | None = None) -> Path:
     """Check, before any work, that `path` can take a directory of results: it is absent or a
     directory, and its parent is (or can be made) a writable directory."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise os_user_error(FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)), what, path, option)
+    blocker = _blocker(path)
+    if blocker is not None:
+        raise os_user_error(FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(blocker)), what, path, option)
     writable_dir(path if path.is_dir() else path.parent, what, option)
     return path
 
