@@ -198,3 +198,36 @@ def test_genuine_bug_keeps_its_traceback(monkeypatch):
     parser._subparsers._group_actions[0].choices["doctor"].set_defaults(func=bug)
     with pytest.raises(OSError, match="Bad file descriptor"):
         ablate_cli.main(["doctor"])
+
+
+def test_full_disk_in_a_sweep_stage_is_that_jobs_error_and_the_rerun_recomputes(tmp_path, monkeypatch, capsys):
+    """A sweep stage runs in `python -m ablate.sweep.worker JOBFILE` (locally or on a Ray node): a full disk
+    there ends the job with status 2 and a user-facing `@@error` line (the variant's error row), the stage
+    directory is absent with no temporary dir beside it, and the same job run again completes it."""
+    import json
+
+    import polars as pl
+
+    from ablate.sweep import worker
+    from ablate.sweep.stage import SYNTH, SynthJob
+
+    corpus = write_llava(tmp_path / "captions.json", world_captions()[:120])
+    job = SynthJob(corpus=str(corpus), mix={"order": 1.0}, n=16, probe_n=8, frames=3)
+    out = tmp_path / "runs" / "synth" / SYNTH.key(job)
+    jobfile = tmp_path / "runs" / "synth" / "job.json"
+    jobfile.parent.mkdir(parents=True)
+    jobfile.write_text(json.dumps({"job": job.to_json(), "out": str(out)}))
+    real = pl.DataFrame.write_parquet
+
+    def full(self, path, *a, **k):
+        Path(path).write_bytes(b"PAR1 half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    assert worker.main([str(jobfile)]) == 2
+    err = [line for line in capsys.readouterr().out.splitlines() if line.startswith("@@error ")]
+    assert err and "the synth stage writing its output failed: No space left on device [ENOSPC]" in err[-1], err
+    assert "run the same command again" in err[-1]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["job.json"]  # no stage dir, no temp dir
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", real)
+    assert worker.main([str(jobfile)]) == 0 and SYNTH.is_done(out)
