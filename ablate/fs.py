@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +28,14 @@ from t3.util import UserError
 #: errnos that describe the environment, not a bug in ablate (the CLI's fallback converts only these)
 ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EEXIST,
                       errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EMFILE, errno.EXDEV}
+
+
+def _errno(e: OSError) -> int | None:
+    """e.errno, or the `(os error N)` that Rust libraries (polars) put in the message instead."""
+    if e.errno is not None:
+        return e.errno
+    m = re.search(r"\(os error (\d+)\)", str(e))
+    return int(m.group(1)) if m else None
 
 
 def _blocker(path: Path) -> Path | None:
@@ -40,7 +49,7 @@ def _blocker(path: Path) -> Path | None:
 def _fix(e: OSError, path: Path, option: str | None) -> str:
     other = ("choose another location" if not option else f"set {option} to another directory" if option[:1].isupper()
              else f"give another {option}")
-    code = e.errno
+    code = _errno(e)
     if code in (errno.EEXIST, errno.ENOTDIR):
         b = _blocker(path) or path
         return f"{b} is a file where ablate needs a directory: move it away or {other}"
@@ -65,8 +74,9 @@ def os_user_error(e: OSError, what: str, path: str | Path | None = None, option:
     """The UserError for OSError `e` raised while `what` ("creating the runs dir") on `path`;
     `option` is the flag or variable that chose the path (--runs-dir, ABLATE_CACHE), named in the fix."""
     path = Path(path if path is not None else (e.filename or "?"))
-    reason = e.strerror or type(e).__name__
-    code = errno.errorcode.get(e.errno, "") if e.errno else ""
+    n = _errno(e)
+    reason = e.strerror or (os.strerror(n) if n else str(e) or type(e).__name__)
+    code = errno.errorcode.get(n, "") if n else ""
     where = f" ({e.filename})" if e.filename and Path(e.filename) != path else ""
     return UserError(f"{path}: {what} failed: {reason}{' [' + code + ']' if code else ''}{where}. "
                      f"Fix: {_fix(e, Path(e.filename) if e.filename else path, option)}.")
@@ -121,6 +131,6 @@ def output_dir(path: str | Path, what: str, option: str | None = None) -> Path:
 def is_environment_error(e: BaseException) -> bool:
     """An OSError the environment caused (ENVIRONMENT_ERRNOS) about a named path, or a full or read-only
     disk (often reported by write() without a path): what the CLI and the sweep worker convert."""
-    if not isinstance(e, OSError) or e.errno not in ENVIRONMENT_ERRNOS:
-        return False
-    return e.filename is not None or e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+    if not isinstance(e, OSError) or _errno(e) not in ENVIRONMENT_ERRNOS:
+        return False  # polars' errors have no errno attribute, only "(os error N): path" in the message
+    return e.filename is not None or e.errno is None or e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)

@@ -146,7 +146,7 @@ def test_full_disk_during_synthesis_leaves_nothing_and_rerun_completes(cli, tmp_
 
     def full(self, path, *a, **k):
         Path(path).write_bytes(b"PAR1 half")  # what a full disk leaves: part of a file
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise OSError(f"No space left on device (os error 28): {path}")  # as polars raises it: no errno attribute
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
     cli("synth", corpus, "--out", out, "--n", "16", "--probe-n", "8", "--quiet").user_error(
