@@ -27,7 +27,7 @@ from t3.util import UserError
 
 #: errnos that describe the environment, not a bug in ablate (the CLI's fallback converts only these)
 ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EEXIST,
-                      errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EMFILE, errno.EXDEV}
+                      errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG}
 
 
 def _errno(e: OSError) -> int | None:
@@ -84,12 +84,13 @@ def os_user_error(e: OSError, what: str, path: str | Path | None = None, option:
 
 @contextlib.contextmanager
 def doing(what: str, path: str | Path, option: str | None = None) -> Iterator[None]:
-    """Turn an OSError inside the block into os_user_error(e, what, path, option)."""
+    """Turn an OSError the environment caused inside the block (ENVIRONMENT_ERRNOS, or the path vanishing:
+    ENOENT) into os_user_error(e, what, path, option); any other OSError (EBADF ...) is a bug and stays."""
     try:
         yield
-    except UserError:
-        raise
     except OSError as e:
+        if _errno(e) not in ENVIRONMENT_ERRNOS | {errno.ENOENT}:
+            raise
         raise os_user_error(e, what, path, option) from None
 
 

@@ -187,17 +187,20 @@ def test_full_disk_in_atomic_write_leaves_old_file(tmp_path, monkeypatch):
 
 
 def test_genuine_bug_keeps_its_traceback(monkeypatch):
-    """Only the environment's OSErrors become user errors: an OSError that is a bug still raises."""
-    from ablate import cli as ablate_cli
+    """Only the environment's OSErrors become user errors: an OSError that is a bug still raises,
+    from the CLI's fallback and from a `doing` block alike."""
+    import ablate.doctor
+    from ablate.cli import main
+    from ablate.fs import doing
 
     def bug(args):
         raise OSError(errno.EBADF, "Bad file descriptor")  # a closed fd: ablate's bug, not the user's
 
-    parser = ablate_cli.build_parser()
-    monkeypatch.setattr(ablate_cli, "build_parser", lambda: parser)
-    parser._subparsers._group_actions[0].choices["doctor"].set_defaults(func=bug)
+    monkeypatch.setattr(ablate.doctor, "run", bug)  # add_cli reads it when the parser is built
     with pytest.raises(OSError, match="Bad file descriptor"):
-        ablate_cli.main(["doctor"])
+        main(["doctor"])
+    with pytest.raises(OSError, match="Bad file descriptor"), doing("writing the sweep record", "/x", "--runs-dir"):
+        raise OSError(errno.EBADF, "Bad file descriptor")
 
 
 def test_full_disk_in_a_sweep_stage_is_that_jobs_error_and_the_rerun_recomputes(tmp_path, monkeypatch, capsys):
