@@ -4,6 +4,7 @@
     ablate plan recipes/data_scale.toml               # variant table, what is cached (no torch import)
     ablate sweep recipes/data_scale.toml              # run / resume; report -> reports/data_scale/
     ablate sweep recipes/smoke.toml --set train.lora_rank=4 --force eval
+    ablate sweep recipes/smoke.toml --report-to wandb    # tracker (default tensorboard); retrains nothing
     ablate sweep recipes/data_scale.toml --executor ray --address auto   # on a Ray cluster (`ray start --head`)
     ablate report recipes/data_scale.toml             # rebuild the report from stored predictions
 """
@@ -51,7 +52,8 @@ def _sweep(args) -> int:
     from ablate.sweep.recipe import load_recipe
     from ablate.sweep.runner import run_sweep
 
-    recipe = load_recipe(args.recipe, args.overrides, check_paths=True)
+    overrides = list(args.overrides) + ([f'train.report_to="{args.report_to}"'] if args.report_to else [])
+    recipe = load_recipe(args.recipe, overrides, check_paths=True)
     with make_executor(recipe.sweep, args.executor, args.address) as executor:
         runs = Path(args.runs_dir).resolve() if hasattr(executor, "check_shared") else args.runs_dir  # paths in jobs
         record = run_sweep(recipe, runs, args.reports_dir, force=args.force, executor=executor)  # work on every node
@@ -101,6 +103,9 @@ def add_cli(sub) -> None:
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster to join (auto = the one `ray start --head` started, or HOST:PORT); "
                         "without it --executor ray starts a local cluster for this sweep")
+    from ablate.train.stage import add_report_to_flag
+
+    add_report_to_flag(p, default=None)  # unset: the recipe's [train] report_to
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("validate", help="check recipes (schema, values, paths) without running anything")
