@@ -281,11 +281,11 @@ def _paths(err: _Errors, sec: dict, benches: list[BenchmarkSpec]) -> None:
     for b in benches:
         if b.path and not Path(b.path).exists():
             err.add("eval.benchmarks", f"benchmark `{b.name}` path {b.path} does not exist")
-    if sec["train"] and sec["train"].report_to:  # the tracker's package must be installed here
-        from ablate.train.tracking import check_report_to
+    if sec["train"]:  # the tracker's package must be installed here (tensorboard too: it is the default)
+        from ablate.train.tracking import DEFAULT_REPORT_TO, check_report_to
 
         try:
-            check_report_to(sec["train"].report_to)
+            check_report_to(sec["train"].report_to or DEFAULT_REPORT_TO)
         except UserError as e:
             err.add("train.report_to", str(e))
 

@@ -107,7 +107,7 @@ def _figure(mix: str, cells: list[dict], out: Path) -> str:
         line, = ax.plot(x, df["loss"].to_numpy(), lw=1, label=f"v{c['volume']}" + (" (!)" if c["flag"] else ""))
         axlr.plot(x, df["learning_rate"].to_numpy(), lw=1, color=line.get_color())
     ax.set_ylabel("training loss")
-    ax.set_title(f"mix `{mix}`: loss per optimizer step, by training volume", fontsize=9)
+    ax.set_title(f"mix {mix}: loss per optimizer step, by training volume", fontsize=9)
     ax.legend(fontsize=7, title="volume (rows)", title_fontsize=7)
     axlr.set_ylabel("learning rate", fontsize=8)
     axlr.set_xlabel("training rows seen")
