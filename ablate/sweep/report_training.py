@@ -106,11 +106,14 @@ def _figure(mix: str, cells: list[dict], out: Path) -> str:
         x = df["rows"].to_numpy()
         line, = ax.plot(x, df["loss"].to_numpy(), lw=1, label=f"v{c['volume']}" + (" (!)" if c["flag"] else ""))
         axlr.plot(x, df["learning_rate"].to_numpy(), lw=1, color=line.get_color())
+    vols = [c["volume"] for c in cells]
+    if max(vols) >= 4 * min(vols):  # volumes 250 .. 4000: on a linear axis the small ones are a sliver
+        axlr.set_xscale("log", base=2)
     ax.set_ylabel("training loss")
     ax.set_title(f"mix {mix}: loss per optimizer step, by training volume", fontsize=9)
     ax.legend(fontsize=7, title="volume (rows)", title_fontsize=7)
     axlr.set_ylabel("learning rate", fontsize=8)
-    axlr.set_xlabel("training rows seen")
+    axlr.set_xlabel("training rows seen" + (" (log2)" if axlr.get_xscale() == "log" else ""))
     axlr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     fig.tight_layout()
     name = f"training_{mix}.png"
