@@ -83,9 +83,12 @@ def make_executor(sweep, executor: str | None = None, address: str | None = None
 
 
 def _report(args) -> int:
+    from ablate.fs import doing
     from ablate.sweep.report import rebuild
 
-    for p in rebuild(args.target, args.runs_dir, args.reports_dir, scoring=args.scoring):
+    with doing("writing the report", args.reports_dir, "--reports-dir"):
+        paths = rebuild(args.target, args.runs_dir, args.reports_dir, scoring=args.scoring)
+    for p in paths:
         print(f"report: {p}")
     return 0
 
