@@ -41,8 +41,9 @@ from ablate.sweep.live import Live
 from ablate.sweep.lock import RunsLock
 from ablate.sweep.plan import Variant, expand
 from ablate.sweep.records import dir_problem, read_manifest
-from ablate.sweep.sections import Recipe
+from ablate.sweep.sections import Recipe, train_ident
 from ablate.sweep.stage import EVAL, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
+from ablate.train.tracking import DEFAULT_REPORT_TO
 
 FORCEABLE = ("synth", "train", "eval", "report")
 
@@ -162,7 +163,7 @@ def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
 def _train_options(v: Variant) -> dict:
     from ablate.train import TrainOptions
 
-    opts = {k: val for k, val in dataclasses.asdict(v.train).items() if val is not None}
+    opts = {k: val for k, val in train_ident(v.train).items() if val is not None}  # report_to: not an option
     opts.setdefault("seed", v.seed)  # train.seed, if set, overrides the variant's seed for training only
     return json.loads(json.dumps(dataclasses.asdict(TrainOptions(**opts))))  # every field, as JSON
 
@@ -215,7 +216,9 @@ def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
         skey = _vrec(ctx, v)["stages"]["synth"]
         try:
             jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
-                                  data_key=skey, n=v.volume, options=_train_options(v), replay=_replay_file(ctx, v.data.replay)), [v]))
+                                  data_key=skey, n=v.volume, options=_train_options(v), replay=_replay_file(ctx, v.data.replay),
+                                  report_to=v.train.report_to or DEFAULT_REPORT_TO, run_name=v.label,
+                                  group=ctx.recipe.name), [v]))
         except UserError as e:  # this cell's options do not make a valid TrainOptions
             _fail(ctx, v, "train", str(e), None)
     n_run = ctx.executed["train"]
