@@ -87,7 +87,7 @@ def shipped(lm_dir: Path, data: Path, n: int, batch: int, precision: str, lr: fl
     opts = TrainOptions(batch_size=batch, lora_rank=rank, lora_alpha=2.0 * rank, target_modules=TARGETS,
                         learning_rate=lr, precision=precision, epochs=1.0, **levers)
     m = train_adapter(lm_dir, data, work / "-".join(f"{k}{v}" for k, v in levers.items()) if levers else work / "plain",
-                      n=n, options=opts, show_progress=False)
+                      n=n, options=opts, show_progress=False, report_to="none")
     return {"samples_per_s": m["samples_per_s"], "tokens_per_s": m["tokens_per_s"], "seconds": m["train_seconds"],
             "final_loss": m["final_loss"]}
 

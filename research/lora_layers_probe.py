@@ -61,7 +61,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lora-layers-"))
     for k in (int(x) for x in a.layers.split(",")):
         t0 = time.perf_counter()
-        m = train_adapter(a.lm, a.data, work / f"l{k}", n=a.rows, show_progress=False,
+        m = train_adapter(a.lm, a.data, work / f"l{k}", n=a.rows, show_progress=False, report_to="none",
                           options=TrainOptions(batch_size=8, lora_rank=16, lora_alpha=32.0, learning_rate=a.lr,
                                                group_by_length=True, lora_layers=k))
         model = PeftModel.from_pretrained(lm(), work / f"l{k}")

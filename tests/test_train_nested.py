@@ -78,3 +78,15 @@ def test_segments_and_refusals(train_pool, tmp_path):
         train_nested("micro", train_pool, {8: tmp_path / "a"}, TrainOptions(batch_size=4))
     with pytest.raises(UserError, match="replay"):
         TrainOptions(lr_scheduler="wsd", replay_ratio=1.0)
+
+
+def test_ablate_train_volumes(train_lm_dir, train_pool, tmp_path, capsys):
+    from ablate.cli import main
+
+    args = ["train", "--base", str(train_lm_dir), "--data", str(train_pool), "--out", str(tmp_path / "a"),
+            "--volumes", "8,16", "--batch-size", "4", "--lora-rank", "4", "--decay-ratio", "0.5"]
+    assert main(args) == 2  # the default cosine schedule cannot nest
+    assert "wsd" in capsys.readouterr().err
+    assert main(args + ["--lr-scheduler", "wsd"]) == 0
+    assert (tmp_path / "a" / "n8" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "a" / "n16" / "manifest.json").is_file()

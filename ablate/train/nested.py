@@ -114,7 +114,14 @@ def train_nested(base, data, outs: dict, options, mix: dict | None = None, show_
         raise UserError(f"nested volumes must be integers >= 1 (got {sorted(outs)})")
     volumes = sorted(outs)
     segments = plan_segments(options, volumes)
+    for v in volumes:
+        out = Path(outs[v])
+        if out.exists() and not (out / "manifest.json").is_file() and any(out.iterdir()):
+            raise UserError(f"{out}: exists and is not an adapter directory; refusing to overwrite it")
     tbase = resolve_base(base)
+    from ablate.models.checks import check_base
+
+    check_base(tbase)  # before the trainer: a broken base says so at once
     device, precision = device_and_precision(options.precision)
     sels = {v: select_examples(data, v, mix=mix) for v in volumes}
     full = sels[volumes[-1]].examples

@@ -300,6 +300,8 @@ def _cmd_train(args) -> int:
 
     mix = t3.parse_mix(args.mix) if args.mix else None
     output_dir(args.out, "writing the adapter", "--out")
+    if args.volumes:
+        return _cmd_train_nested(args, mix)
     m = train_adapter(args.base, args.data, args.out, args.n, options_from_args(args), mix=mix, replay=args.replay,
                       report_to=args.report_to)
     console.print(
@@ -311,6 +313,23 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_train_nested(args, mix) -> int:
+    from ablate.train.nested import train_nested
+    from ablate.ui import console
+
+    try:
+        volumes = sorted({int(v) for v in args.volumes.split(",") if v.strip()})
+    except ValueError:
+        raise UserError(f"--volumes {args.volumes!r}: give row counts, e.g. 400,800,1600") from None
+    if args.n is not None or args.replay:
+        raise UserError("--volumes trains every volume in one run: leave out --n and --replay")
+    outs = {v: Path(args.out) / f"n{v}" for v in volumes}
+    for v, m in sorted(train_nested(args.base, args.data, outs, options_from_args(args), mix=mix).items()):
+        console.print(f"adapter {outs[v]}: {m['samples']} samples, {m['steps']} steps, final loss "
+                      f"{m['final_loss']:.4f}, sha256 {m['adapter_sha256'][:12]}")
+    return 0
+
+
 def add_cli(sub) -> None:
     p = sub.add_parser("train", help="train one LoRA adapter on T3 text data (TRL SFTTrainer + PEFT)")
     p.add_argument("--base", required=True, help="`tiny` or a local HF model dir")
@@ -319,6 +338,9 @@ def add_cli(sub) -> None:
     p.add_argument("--n", type=int, default=None, help="use the first N samples of the pool (default: all)")
     p.add_argument("--mix", default=None, help="family weights, e.g. order=1,attribute=1 (filters `task`)")
     p.add_argument("--replay", default=None, help="JSONL/Parquet chat data (`messages`) mixed in")
+    p.add_argument("--volumes", default=None,
+                   help="nested volumes, e.g. 400,800,1600: one wsd run (--lr-scheduler wsd) writes OUT/n400, "
+                        "OUT/n800 ..., each equal to its own run of that many rows (docs/training-speed.md)")
     add_option_flags(p)
     add_report_to_flag(p)
     p.set_defaults(func=_cmd_train)
