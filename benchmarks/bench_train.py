@@ -76,7 +76,7 @@ def plain_loop(lm_dir: Path, rows: list[dict], batch: int, precision: str, lr: f
         opt.step()
         opt.zero_grad()
     dt = time.perf_counter() - t
-    return {"samples_per_s": len(rows) / dt, "tokens_per_s": ntok / dt, "seconds": dt, "final_loss": float(loss)}
+    return {"samples_per_s": len(rows) / dt, "tokens_per_s": ntok / dt, "seconds": dt, "final_loss": float(loss.detach())}
 
 
 def shipped(lm_dir: Path, data: Path, n: int, batch: int, precision: str, lr: float, rank: int, work: Path,
