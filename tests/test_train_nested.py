@@ -78,6 +78,8 @@ def test_segments_and_refusals(train_pool, tmp_path):
         train_nested("micro", train_pool, {8: tmp_path / "a"}, TrainOptions(batch_size=4))
     with pytest.raises(UserError, match="replay"):
         TrainOptions(lr_scheduler="wsd", replay_ratio=1.0)
+    with pytest.raises(UserError, match="group_by_length"):
+        TrainOptions(lr_scheduler="wsd", group_by_length=True)
 
 
 def test_ablate_train_volumes(train_lm_dir, train_pool, tmp_path, capsys):

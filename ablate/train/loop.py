@@ -3,7 +3,8 @@
     from ablate.train.loop import run_training   # called by ablate.train.train_adapter only
 
 Conversational prompt-completion examples go to SFTTrainer, which renders them with the base's chat
-template and masks the prompt, so the loss is on the assistant turn only. fp32 on CPU, bf16 on GPU.
+template and masks the prompt, so the loss is on the assistant turn only. bf16 on GPU and on CPUs with
+native bf16, else fp32 (device_and_precision).
 On CPU the loss is TRL's completion-only masked mean CE computed on the completion positions only
 (`_compact_sft_trainer`); TRL's fused LM head scores every position there and halved the throughput.
 A TrainerCallback records one loss row per optimizer step, drives the progress bar and the sweep's
