@@ -35,7 +35,7 @@ MARK = "ABLATE_CPU_SETUP"  # "1": this process was started with the setup; "0": 
 CPUS = "ABLATE_CPUS"  # the CPUs the process could use before OpenMP bound its main thread to one
 _LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib")
 # the entry points that may be re-executed: nothing has run before the call in these
-_ENTRIES = ("ablate", "worker.py", "bench_eval.py", "__main__.py")
+_ENTRIES = ("ablate", "ablate/__main__.py", "ablate/sweep/worker.py", "bench_eval.py")
 
 
 def cpu_vllm() -> bool:
@@ -146,7 +146,9 @@ def launch_env(env: dict | None = None) -> dict[str, str]:
 
 
 def _is_entry() -> bool:
-    return Path(sys.argv[0]).name in _ENTRIES if sys.argv and sys.argv[0] else False
+    """Whether this process is `ablate ...`, `python -m ablate[.sweep.worker]` or bench_eval.py."""
+    arg = Path(sys.argv[0]).as_posix() if sys.argv and sys.argv[0] else ""
+    return any(arg == e or arg.endswith("/" + e) for e in _ENTRIES)
 
 
 def relaunch_with_cpu_setup() -> None:
