@@ -158,10 +158,12 @@ def _items(specs, frames):
 
 
 def _video_embeds(enc, path, item, frames):
+    """Frames decoded (the disk frame cache of this run's cold node cache: decoded once per video,
+    which only helps the baselines), encoded, and laid out into prompt embeddings, per item."""
     from ablate.base.prompts import video_user_text
-    from ablate.eval.video import _decode
+    from ablate.eval.video import load_frames
 
-    arr = _decode(path, frames, enc.frame_size)
+    arr = load_frames(path, frames, enc.frame_size)
     return enc.prompt_embeds(enc.encode(arr), video_user_text(frames, item.prompt))
 
 
@@ -174,6 +176,7 @@ def way_b(base, adapters, items, frames, max_tokens, k: int) -> float:
     from ablate.base.embed import FrameEncoder
     from ablate.base.prompts import chat_token_ids
 
+    os.environ["ABLATE_NODE_CACHE"] = tempfile.mkdtemp(prefix="bench-eval-b-")  # cold frame cache (left in /tmp)
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(base.lm_dir)
     enc = FrameEncoder(base) if any(p is not None for _, p in items) else None  # an LM alone: text only
@@ -205,6 +208,7 @@ def way_c(base, adapters, items, frames, max_tokens, k: int, work: Path) -> floa
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(base.lm_dir)
     sp = SamplingParams(max_tokens=max_tokens)
+    os.environ["ABLATE_NODE_CACHE"] = str(work / "cache_c")  # cold frame cache
     for v in list(adapters)[:k]:
         merged = work / "merged" / v
         lm = AutoModelForCausalLM.from_pretrained(base.lm_dir, dtype=torch.float32)
