@@ -167,7 +167,7 @@ def _video_embeds(enc, path, item, frames):
     return enc.prompt_embeds(enc.encode(arr), video_user_text(frames, item.prompt))
 
 
-def way_b(base, adapters, items, frames, max_tokens, k: int) -> float:
+def way_b(base, adapters, items, frames, max_tokens, k: int, work: Path) -> float:
     """Per-variant HF generate, adapter merged; every item processed from scratch."""
     import torch
     from peft import PeftModel
@@ -176,7 +176,7 @@ def way_b(base, adapters, items, frames, max_tokens, k: int) -> float:
     from ablate.base.embed import FrameEncoder
     from ablate.base.prompts import chat_token_ids
 
-    os.environ["ABLATE_NODE_CACHE"] = tempfile.mkdtemp(prefix="bench-eval-b-")  # cold frame cache (left in /tmp)
+    os.environ["ABLATE_NODE_CACHE"] = str(work / "cache_b")  # cold frame cache
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(base.lm_dir)
     enc = FrameEncoder(base) if any(p is not None for _, p in items) else None  # an LM alone: text only
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
         res = {"a": wall_a}
         skip = set(args.skip.split(","))
         if "b" not in skip:
-            res["b"] = way_b(base, adapters, items, args.frames, args.max_tokens, k) * n / k
+            res["b"] = way_b(base, adapters, items, args.frames, args.max_tokens, k, work) * n / k
         if "c" not in skip:
             res["c"] = way_c(base, adapters, items, args.frames, args.max_tokens, k, work) * n / k
         total = n * len(items)
