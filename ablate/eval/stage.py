@@ -103,6 +103,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
     from ablate.base import resolve_base
 
     base = resolve_base(base)
+    _check_inputs(base, adapters, engine)
     sampling = sampling or SamplingParams(max_tokens=max_tokens)
     shas = {v: adapter_sha256(Path(p) if p is not None else None) for v, p in adapters.items()}
     server = _model_server(base, engine, frames, any(p is not None for p in adapters.values()))
@@ -214,6 +215,18 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
                                      "route_notice": server.notice if server else None, "frames": frames, "sampling": sampling.key(),
                                      "scorers": SCORERS_VERSION, "scoring": scoring, "prompt_version": PROMPT_VERSION,
                                      "engine_stats": state.get("stats")})
+
+
+def _check_inputs(base, adapters: dict[str, Path | None], engine: str) -> None:
+    """Before any engine starts: the base dir is what its config says and every adapter fits it
+    (shapes, target modules, the engine's LoRA rank limit); UserError naming them otherwise."""
+    from ablate.eval.engines import engine_max_lora_rank
+    from ablate.models.checks import adapter_problems, check_base
+
+    check_base(base)
+    bad = adapter_problems(base, adapters, engine_max_lora_rank(engine), engine)
+    if bad:
+        raise UserError("\n".join(f"variant {v}: {why}" for v, why in bad.items()))
 
 
 def _model_server(base, engine: str, frames: int, has_adapters: bool):

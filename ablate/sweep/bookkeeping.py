@@ -17,10 +17,11 @@ from pathlib import Path
 
 import ablate
 from ablate.core import stable_hash, write_json
+from ablate.fs import doing
 from ablate.names import check_name, child_path
 from ablate.sweep.live import Live
 from ablate.sweep.plan import Variant
-from ablate.sweep.sections import Recipe
+from ablate.sweep.sections import Recipe, train_ident
 from ablate.sweep.stage import STAGES
 
 @dataclasses.dataclass
@@ -68,9 +69,12 @@ def _fail(ctx: Ctx, v: Variant, stage: str, error: str, log: Path | None) -> Non
 
 def _save(ctx: Ctx, v: Variant | None = None) -> None:
     if v is not None:
-        write_json(child_path(ctx.runs, "variants", f"{check_name(v.id, 'variant id', ctx.recipe.path)}.json"), _vrec(ctx, v))
-    write_json(child_path(ctx.runs, "sweeps", check_name(ctx.recipe.name, "recipe.name", ctx.recipe.path), "sweep.json"),
-               {k: val for k, val in ctx.record.items() if not k.startswith("_")})
+        path = child_path(ctx.runs, "variants", f"{check_name(v.id, 'variant id', ctx.recipe.path)}.json")
+        with doing("writing the variant record", path, "--runs-dir"):
+            write_json(path, _vrec(ctx, v))
+    path = child_path(ctx.runs, "sweeps", check_name(ctx.recipe.name, "recipe.name", ctx.recipe.path), "sweep.json")
+    with doing("writing the sweep record", path, "--runs-dir"):
+        write_json(path, {k: val for k, val in ctx.record.items() if not k.startswith("_")})
 
 
 def _done(ctx: Ctx, v: Variant, stage: str, job, ran: Ran) -> None:
@@ -81,8 +85,9 @@ def _done(ctx: Ctx, v: Variant, stage: str, job, ran: Ran) -> None:
 
 
 def _recipe_hash(recipe: Recipe) -> str:
-    """What the recipe asks, not where it runs: [sweep] (executor, address ...) is left out."""
-    return stable_hash({k: v for k, v in dataclasses.asdict(recipe).items() if k != "sweep"})
+    """What the recipe asks, not where it runs: [sweep] (executor, address ...) and the tracker are left out."""
+    d = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "sweep"}
+    return stable_hash({**d, "train": train_ident(recipe.train)})
 
 
 def _versions() -> str:

@@ -4,6 +4,7 @@
     ablate plan recipes/data_scale.toml               # variant table, what is cached (no torch import)
     ablate sweep recipes/data_scale.toml              # run / resume; report -> reports/data_scale/
     ablate sweep recipes/smoke.toml --set train.lora_rank=4 --force eval
+    ablate sweep recipes/smoke.toml --report-to wandb    # tracker (default tensorboard); retrains nothing
     ablate sweep recipes/data_scale.toml --executor ray --address auto   # on a Ray cluster (`ray start --head`)
     ablate report recipes/data_scale.toml             # rebuild the report from stored predictions
 """
@@ -51,7 +52,14 @@ def _sweep(args) -> int:
     from ablate.sweep.recipe import load_recipe
     from ablate.sweep.runner import run_sweep
 
-    recipe = load_recipe(args.recipe, args.overrides, check_paths=True)
+    overrides = list(args.overrides) + ([f'train.report_to="{args.report_to}"'] if args.report_to else [])
+    recipe = load_recipe(args.recipe, overrides, check_paths=True)
+    if args.lm:  # the embedded base's LM from a local copy: the base build child and every worker read it
+        import os
+
+        from ablate.base.lm_source import ENV
+
+        os.environ[ENV] = str(Path(args.lm).expanduser().resolve())
     with make_executor(recipe.sweep, args.executor, args.address) as executor:
         runs = Path(args.runs_dir).resolve() if hasattr(executor, "check_shared") else args.runs_dir  # paths in jobs
         record = run_sweep(recipe, runs, args.reports_dir, force=args.force, executor=executor)  # work on every node
@@ -81,9 +89,12 @@ def make_executor(sweep, executor: str | None = None, address: str | None = None
 
 
 def _report(args) -> int:
+    from ablate.fs import doing
     from ablate.sweep.report import rebuild
 
-    for p in rebuild(args.target, args.runs_dir, args.reports_dir, scoring=args.scoring):
+    with doing("writing the report", args.reports_dir, "--reports-dir"):
+        paths = rebuild(args.target, args.runs_dir, args.reports_dir, scoring=args.scoring)
+    for p in paths:
         print(f"report: {p}")
     return 0
 
@@ -101,6 +112,12 @@ def add_cli(sub) -> None:
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster to join (auto = the one `ray start --head` started, or HOST:PORT); "
                         "without it --executor ray starts a local cluster for this sweep")
+    p.add_argument("--lm", default=None, metavar="PATH",
+                   help="the embedded base's pretrained LM from a local copy (HF directory or .gguf file) instead "
+                        "of the package registry (also: $ABLATE_LM)")
+    from ablate.train.stage import add_report_to_flag
+
+    add_report_to_flag(p, default=None)  # unset: the recipe's [train] report_to
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("validate", help="check recipes (schema, values, paths) without running anything")
