@@ -109,6 +109,7 @@ def run(args) -> int:
     hidden = ", ".join(info["hidden_media_libs"]) or "none"
     table.add_row("hidden CUDA-only libs", hidden, "")
     console.print(table)
+    _print_cpu_setup(console)
     if info["hidden_media_libs"]:
         console.print(
             f"note: {hidden} are CUDA builds beside a CPU torch and cannot load; ablate hides them "
@@ -117,6 +118,21 @@ def run(args) -> int:
     for problem, fix in info["problems"]:
         console.print(f"[red]problem:[/] {problem}\n  [green]fix:[/] {fix}", highlight=False)
     return 1 if info["problems"] else 0
+
+
+def _print_cpu_setup(console) -> None:
+    """vLLM's CPU performance setup, as `ablate eval` and the sweep's evaluation workers get it here."""
+    from rich.table import Table
+
+    from ablate.eval.cpu_setup import describe
+
+    t = Table(title="vLLM CPU setup of evaluation processes (ablate.eval.cpu_setup)", show_header=True)
+    for col in ("what", "state", "detail"):
+        t.add_column(col)
+    colour = {"active": "green", "missing": "yellow", "broken": "red"}
+    for what, state, detail in describe():
+        t.add_row(what, f"[{colour[state]}]{state}" if state in colour else state, detail)
+    console.print(t)
 
 
 def add_cli(sub) -> None:

@@ -81,6 +81,10 @@ def _print_scores(scores_path: Path) -> None:
 def _cmd_eval(args) -> int:
     from ablate.fs import output_dir
 
+    if args.engine == "vllm":  # vLLM's CPU setup (preloads, thread binding) needs a fresh process: re-exec once
+        from ablate.eval.cpu_setup import relaunch_with_cpu_setup
+
+        relaunch_with_cpu_setup()
     specs = _parse_bench(args.bench, args.opt, args.limit)
     adapters = _parse_adapters(args.adapter, args.with_base)
     output_dir(args.out, "writing the evaluation outputs", "--out")

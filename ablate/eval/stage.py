@@ -28,6 +28,7 @@ from ablate.core import UserError, stable_hash
 from ablate.eval.engines.base import Request, SamplingParams, adapter_sha256
 from ablate.eval.gencache import GenCache
 from ablate.eval.outputs import _row, write_outputs
+from ablate.eval.reuse import reuse_order
 from ablate.eval.scoring import SCORERS_VERSION, SCORING_MODES
 from ablate.eval.video import VideoError, resolve_video, video_hash
 
@@ -157,8 +158,9 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
                 if progress_cb:
                     progress_cb(spec.name, grand_done, grand_total, {"hits": len(hits), "requests_per_s": 0.0})
                 # item-major order: an item's prompt embeddings serve all variants back to back and are
-                # dropped after their chunk, so memory stays bounded for real video LLMs too
-                todo = [w for w in work_item_major(work) if w[1].error is None and w[2] not in hits]
+                # dropped after their chunk, so memory stays bounded for real video LLMs too; items that
+                # share a prompt prefix next to each other (ablate.eval.reuse)
+                todo = [w for w in reuse_order(work) if w[1].error is None and w[2] not in hits]
                 pos = 0
                 while pos < len(todo):
                     reqs, keep, emb_cache, emb_bytes, start = [], [], {}, 0, pos
@@ -203,6 +205,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
                 rows.append(_row(v, shas[v], p, hits.get(k) or results.get(k), k in hits, scoring))
     finally:
         if state["engine"] is not None:
+            state["stats"] = getattr(state["engine"], "stats", None)  # prefill tokens, prefix-cache hits
             state["engine"].close()
         cache.close()
     return write_outputs(out, rows, {"base": str(getattr(base, "root", "")), "base_hash": base.hash,
@@ -210,7 +213,8 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
                                      "benchmarks": [{"name": b.name, "path": str(b.path) if b.path else None, "options": b.options} for b in benchmarks],
                                      "engine": engine, "route": server.route if server else engine,
                                      "route_notice": server.notice if server else None, "frames": frames, "sampling": sampling.key(),
-                                     "scorers": SCORERS_VERSION, "scoring": scoring, "prompt_version": PROMPT_VERSION})
+                                     "scorers": SCORERS_VERSION, "scoring": scoring, "prompt_version": PROMPT_VERSION,
+                                     "engine_stats": state.get("stats")})
 
 
 def _check_inputs(base, adapters: dict[str, Path | None], engine: str) -> None:
@@ -241,14 +245,6 @@ def _model_server(base, engine: str, frames: int, has_adapters: bool):
 
         console.print(f"note: {server.notice}", highlight=False)
     return server
-
-
-def work_item_major(work: list) -> list:
-    """(variant, item, key) triples reordered item by item (stable within an item)."""
-    order: dict[int, int] = {}
-    for _, p, _k in work:
-        order.setdefault(id(p), len(order))
-    return sorted(work, key=lambda w: order[id(w[1])])
 
 
 def _lane(adapters: dict, v: str) -> str | None:

@@ -32,6 +32,10 @@ def main(argv: list[str]) -> int:
     try:
         spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
         job = job_from_json(spec["job"])
+        if job.kind == "eval" and job.engine == "vllm":  # vLLM's CPU setup needs a fresh process: re-exec once
+            from ablate.eval.cpu_setup import relaunch_with_cpu_setup
+
+            relaunch_with_cpu_setup()
         what = f"the {job.kind} stage writing its output"
         STAGES[job.kind].run(job, Path(spec["out"]), _emit)
     except UserError as e:

@@ -8,10 +8,14 @@ Text prompts go in as token ids, video prompts as prompt embeddings (`enable_pro
 request names its LoRA with a stable int id, so all variants share one engine start (~20 s on CPU)
 and one continuous batch. Works unchanged on GPU vLLM (dtype "auto" there).
 
-Two CPU specifics, both set only when the user has not set them:
+CPU specifics, each set only when the user has not set it:
 - VLLM_ENABLE_V1_MULTIPROCESSING=0 runs the engine core in this process: no spawned child, so the
   caller needs no `if __name__ == "__main__"` guard and prompt-embedding tensors are not pickled.
-- VLLM_CPU_KVCACHE_SPACE=1 (GiB): the default would reserve far more memory than a tiny LM needs.
+- VLLM_CPU_KVCACHE_SPACE sized to the LM (ablate.eval.cpu_setup.kv_cache_gib); the preloads and
+  thread binding of vLLM's CPU guide come from the process start (ablate.eval.cpu_setup).
+- Prefix caching on, in blocks of PREFIX_BLOCK tokens (vLLM CPU's default block is 128 tokens, too
+  coarse for prompts of 150-300 tokens that share 100-250); it works with prompt embeddings and per
+  LoRA here. ABLATE_PREFIX_REUSE=0 turns it off. `stats` counts prompt tokens and prefix-cache hits.
 vLLM inspects model classes in a fresh `python -m` subprocess, which cannot import the broken
 CUDA torchvision that ablate hides (ablate.compat); where those libraries are hidden we run that
 inspection in-process instead (it only guards against initialising CUDA, which a CPU build cannot).
@@ -28,11 +32,18 @@ from ablate.eval.engines.base import Generation, Request, adapter_config, lora_i
 _MAX_RUNS = 32  # more runs of one adapter's rows than this in a LoRA op: group them by sorting
 _RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
 MAX_LORA_RANK = _RANKS[-1]  # checked before the engine starts (ablate.models.checks)
+PREFIX_BLOCK = 32  # KV block (tokens) on CPU: prefix hits are whole blocks; the CPU backend wants multiples of 32
 
 
-def _prepare_env() -> None:
+def prefix_reuse_enabled() -> bool:
+    return os.environ.get("ABLATE_PREFIX_REUSE", "1") != "0"
+
+
+def _prepare_env(lm_dir: Path) -> None:
+    from ablate.eval.cpu_setup import kv_cache_gib
+
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib(lm_dir)))
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     from ablate.compat import vllm_inspect_in_process
 
@@ -186,13 +197,16 @@ class _FreeCpus:
     def __init__(self, every_s: float = 2.0):
         import torch
 
+        from ablate.eval.cpu_setup import allowed_cpus
+
         self.torch, self.every_s = torch, every_s
         self.max = torch.get_num_threads()
         self.ncpu = os.cpu_count() or 1
         try:
             with open("/proc/stat") as f:
                 cpus = sum(line.startswith("cpu") for line in f) - 1
-            self.enabled = self.max > 1 and cpus == self.ncpu == len(os.sched_getaffinity(0))
+            # allowed_cpus: the process's CPUs before OpenMP binding pinned this thread to one
+            self.enabled = self.max > 1 and cpus == self.ncpu == len(allowed_cpus())
             self.last = self._sample()
         except (OSError, AttributeError, ValueError):
             self.enabled = False
@@ -220,8 +234,8 @@ class VLLMEngine:
 
     def __init__(self, lm_dir: Path, adapters: dict[str, Path | None], prompt_embeds: bool = True,
                  max_model_len: int | None = None, device: str | None = None, limit_mm_per_prompt: dict | None = None,
-                 llm_kwargs: dict | None = None):
-        _prepare_env()
+                 llm_kwargs: dict | None = None, prefix_reuse: bool | None = None):
+        _prepare_env(lm_dir)
         import torch
         from vllm import LLM
         from vllm.lora.request import LoRARequest
@@ -235,11 +249,16 @@ class VLLMEngine:
             first = adapters[sorted(ids)[0]]
             self._base = LoRARequest("__base__", len(ids) + 1, str(zero_adapter(Path(first))))
         cpu = not torch.cuda.is_available()
+        self.prefix_reuse = prefix_reuse_enabled() if prefix_reuse is None else prefix_reuse
+        self.stats = {"prompt_tokens": 0, "cached_tokens": 0}  # prefill tokens asked / served by the prefix cache
         kwargs = dict(model=str(lm_dir), dtype="float32" if cpu else "auto", seed=0,
-                      enable_prompt_embeds=prompt_embeds, disable_log_stats=True)
+                      enable_prompt_embeds=prompt_embeds, disable_log_stats=True,
+                      enable_prefix_caching=self.prefix_reuse)
         if cpu:  # many sequences per step (per-step overhead), but steps of 16k tokens stay in cache:
             # 2880 requests on the tiny base took 22-26 s with 16384 tokens a step, 31 s with 65536
             kwargs.update(max_num_seqs=1024, max_num_batched_tokens=16384)
+            if self.prefix_reuse:
+                kwargs["block_size"] = PREFIX_BLOCK
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
         if limit_mm_per_prompt:  # a whole VLM with native video input (ablate.models, GPU)
@@ -288,6 +307,8 @@ class VLLMEngine:
         gens: list[Generation] = [None] * len(requests)  # type: ignore[list-item]
         for o, i in zip(outs, order):
             r = requests[i]
+            self.stats["prompt_tokens"] += r.prompt_len
+            self.stats["cached_tokens"] += o.num_cached_tokens or 0
             toks = tuple(o.outputs[0].token_ids)
             if toks and toks[-1] == self._eos:  # count like HF: the stop token is not part of the answer
                 toks = toks[:-1]
