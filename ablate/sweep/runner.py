@@ -162,10 +162,11 @@ def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
 
 def _train_options(v: Variant) -> dict:
     from ablate.train import TrainOptions
+    from ablate.train.stage import options_record
 
     opts = {k: val for k, val in train_ident(v.train).items() if val is not None}  # report_to: not an option
     opts.setdefault("seed", v.seed)  # train.seed, if set, overrides the variant's seed for training only
-    return json.loads(json.dumps(dataclasses.asdict(TrainOptions(**opts))))  # every field, as JSON
+    return options_record(TrainOptions(**opts))  # every field as JSON, less later fields at their defaults
 
 
 def _synth_all(ctx: Ctx, variants: list[Variant]) -> Path | None:

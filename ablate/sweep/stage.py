@@ -92,7 +92,7 @@ class TrainJob(_OnBase):
     data: str  # synthesis output dir (train.parquet + manifest.json)
     data_key: str  # the synth key of `data`
     n: int  # training rows: the first n of the pool (nested volumes)
-    options: dict  # every ablate.train.TrainOptions field
+    options: dict  # ablate.train.stage.options_record: every TrainOptions field but later ones at their defaults
     replay: str | None = None  # chat data mixed in at options["replay_ratio"]
     # how the run is watched (ablate.train.tracking); never in the key: changing them retrains nothing
     report_to: str = "tensorboard"  # tensorboard | wandb | mlflow | none

@@ -3,7 +3,8 @@
     from ablate.train.loop import run_training   # called by ablate.train.train_adapter only
 
 Conversational prompt-completion examples go to SFTTrainer, which renders them with the base's chat
-template and masks the prompt, so the loss is on the assistant turn only. fp32 on CPU, bf16 on GPU.
+template and masks the prompt, so the loss is on the assistant turn only. bf16 on GPU and on CPUs with
+native bf16, else fp32 (device_and_precision).
 On CPU the loss is TRL's completion-only masked mean CE computed on the completion positions only
 (`_compact_sft_trainer`); TRL's fused LM head scores every position there and halved the throughput.
 A TrainerCallback records one loss row per optimizer step, drives the progress bar and the sweep's
@@ -49,8 +50,8 @@ def _sft_config(options, work_dir: Path, device: str, precision: str, track: dic
         per_device_train_batch_size=options.batch_size,
         gradient_accumulation_steps=options.grad_accum,
         learning_rate=options.learning_rate,
-        lr_scheduler_type=options.lr_scheduler,
-        warmup_steps=options.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
+        lr_scheduler_type="constant" if options.lr_scheduler == "wsd" else options.lr_scheduler,  # wsd: create_scheduler
+        warmup_steps=options.warmup_steps or options.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the steps
         num_train_epochs=options.epochs,
         max_steps=options.max_steps if options.max_steps is not None else -1,
         weight_decay=options.weight_decay,
@@ -62,7 +63,9 @@ def _sft_config(options, work_dir: Path, device: str, precision: str, track: dic
         packing=options.packing,
         padding_free=options.padding_free,
         completion_only_loss=True,
-        train_sampling_strategy="group_by_length" if options.group_by_length else "random",
+        # wsd takes the rows in pool order: a run of n rows is then a prefix of a run of 2n (ablate.train.nested)
+        train_sampling_strategy=("sequential" if options.lr_scheduler == "wsd" else
+                                 "group_by_length" if options.group_by_length else "random"),
         bf16=precision == "bf16",
         fp16=False,
         use_cpu=device == "cpu",
@@ -128,6 +131,15 @@ def _compact_sft_trainer():
     from trl import SFTTrainer
 
     class _CompactSFTTrainer(SFTTrainer):
+        lr_lambda_for = None  # steps -> (step -> lr factor): a LambdaLR instead of the named schedule (wsd)
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            if self.lr_scheduler is None and self.lr_lambda_for is not None:
+                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer,
+                                                                      self.lr_lambda_for(num_training_steps))
+                self._created_lr_scheduler = True
+            return super().create_scheduler(num_training_steps, optimizer)
+
         def _compact_ok(self, model, inputs, return_outputs) -> bool:
             labels = inputs.get("labels")
             return (not return_outputs and labels is not None and labels.device.type == "cpu"
@@ -189,7 +201,7 @@ def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, de
 
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     model, tok = load_lm(lm_dir, device, dtype)
-    targets = lora_targets(model, options.target_modules)
+    targets = lora_targets(model, options.target_modules, options.lora_layers)
     lora = LoraConfig(
         r=options.lora_rank,
         lora_alpha=options.lora_alpha,
@@ -214,6 +226,10 @@ def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, de
         if bars:
             datasets.enable_progress_bars()
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the callback above reports instead
+    if options.lr_scheduler == "wsd":
+        from ablate.train.nested import wsd_lambda
+
+        trainer.lr_lambda_for = lambda steps: wsd_lambda(options, steps)
     return trainer, targets
 
 
@@ -324,3 +340,17 @@ def _sort_target_modules(config: Path) -> None:
     if isinstance(cfg.get("target_modules"), list):
         cfg["target_modules"] = sorted(cfg["target_modules"])
         config.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def save_adapter(model, out: Path, lm_dir: Path) -> None:
+    """Write the PEFT adapter of `model` into `out` as run_training does: sorted target_modules, the family
+    check, no README (ablate.train.nested saves one adapter per volume with this)."""
+    model.save_pretrained(str(out))
+    _sort_target_modules(out / "adapter_config.json")
+    _check_family_adapter(lm_dir, out)
+    (out / "README.md").unlink(missing_ok=True)
+
+
+def library_versions() -> dict:
+    """torch / transformers / trl / peft versions, as the manifest records them."""
+    return _versions()

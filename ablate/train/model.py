@@ -66,12 +66,37 @@ def language_model_prefix(model) -> str:
     raise UserError(f"{type(model).__name__}: cannot locate the language model inside this vision-language model")
 
 
-def lora_targets(model, targets: tuple[str, ...]) -> list[str]:
+def decoder_layers(model) -> tuple[str, int]:
+    """(qualified name of the language model's decoder-layer list, number of layers), e.g. ("model.layers", 30)."""
+    import torch
+
+    layers = getattr(model.get_decoder(), "layers", None)
+    if isinstance(layers, torch.nn.ModuleList):
+        for name, module in model.named_modules():
+            if module is layers:
+                return name, len(layers)
+    raise UserError(f"{type(model).__name__}: cannot find its decoder layers (needed by lora_layers > 0)")
+
+
+def top_layers(model, names: list[str], n: int) -> list[str]:
+    """The names that lie inside the top `n` decoder layers (n = 0: all of them)."""
+    if n == 0:
+        return names
+    prefix, total = decoder_layers(model)
+    keep = tuple(f"{prefix}.{i}." for i in range(max(total - n, 0), total))
+    kept = [name for name in names if name.startswith(keep)]
+    if not kept:
+        raise UserError(f"lora_layers = {n}: no LoRA target lies in the top {n} of the {total} decoder layers")
+    return kept
+
+
+def lora_targets(model, targets: tuple[str, ...], lora_layers: int = 0) -> list[str]:
     """Full names of the Linear modules under the language model that match `targets`.
 
     An entry matches a module when it equals the full name, or the name ends with `.entry`.
-    `all-linear` means every Linear in the language model except the output head. Raises UserError
-    for an entry that matches nothing, or that only matches vision-tower / projector modules.
+    `all-linear` means every Linear in the language model except the output head. lora_layers > 0 keeps
+    only the modules of the top that many decoder layers. Raises UserError for an entry that matches
+    nothing, or that only matches vision-tower / projector modules.
     """
     import torch
 
@@ -105,4 +130,4 @@ def lora_targets(model, targets: tuple[str, ...]) -> list[str]:
             names = sorted({n.split(".")[-1] for n, _ in linear if in_lm(n)})
             raise UserError(f"LoRA target `{entry}` matches no Linear module of the language model (it has: {', '.join(names)})")
         chosen.update(hits)
-    return sorted(chosen)
+    return top_layers(model, sorted(chosen), lora_layers)

@@ -28,7 +28,7 @@ from ablate.core import UserError
 TRAIN_CODE_VERSION = "train-1"
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr", "wsd")
 PRECISIONS = ("auto", "fp32", "bf16")
 OPTION_CHOICES = {"lr_scheduler": SCHEDULERS, "precision": PRECISIONS}  # recipe validation and CLI choices
 
@@ -48,9 +48,11 @@ class TrainOptions:
     learning_rate: float = 1e-3
     """Peak learning rate (AdamW). LoRA on a small LM wants far more than the paper's full-FT 1e-5."""
     lr_scheduler: str = "cosine"
-    """Schedule after warmup: linear, cosine (paper), constant, constant_with_warmup, cosine_with_min_lr."""
+    """Schedule after warmup: linear, cosine (paper), constant, constant_with_warmup, cosine_with_min_lr, or
+    wsd (warmup-stable-decay: warmup_steps, then constant, then a linear decay over the last decay_ratio of
+    the steps; rows in pool order, so one run saves every nested volume: docs/training-speed.md)."""
     warmup_ratio: float = 0.03
-    """Fraction of the steps spent warming up (paper: 3%)."""
+    """Fraction of the steps spent warming up (paper: 3%); ignored when warmup_steps > 0 and by wsd."""
     epochs: float = 1.0
     """Passes over the selected data (paper: 1). Ignored when max_steps is set."""
     max_steps: int | None = None
@@ -76,7 +78,15 @@ class TrainOptions:
     replay_ratio: float = 0.0
     """Replay samples per T3 sample (needs a replay file; the paper used 2.0: original data = 2x T3)."""
     precision: str = "auto"
-    """auto (bf16 on a GPU, fp32 on CPU), fp32, or bf16 (also on CPU: ~3x faster matmuls on AVX512-BF16 CPUs)."""
+    """auto (bf16 on a GPU; on CPU bf16 where it is native, AVX512-BF16 or AMX, else fp32), fp32, or bf16."""
+    lora_layers: int = 0
+    """LoRA on the top N decoder layers only (0 = all). Nothing trains below them, so the backward pass
+    stops at the lowest adapted layer: fewer layers, faster steps (research/train_speed.md: what it costs)."""
+    warmup_steps: int = 0
+    """Warmup in optimizer steps; > 0 overrides warmup_ratio. wsd warms up over exactly this many steps
+    (the same for every volume, which is what lets nested volumes share one run)."""
+    decay_ratio: float = 0.1
+    """wsd only: fraction of the steps (rounded up) spent decaying the learning rate linearly towards 0."""
 
     def __post_init__(self) -> None:
         def bad(field: str, why: str):
@@ -115,6 +125,16 @@ class TrainOptions:
             bad("replay_ratio", "must be >= 0")
         if self.precision not in PRECISIONS:
             bad("precision", "must be auto, fp32 or bf16")
+        for f in ("lora_layers", "warmup_steps"):
+            if not isinstance(getattr(self, f), int) or isinstance(getattr(self, f), bool) or getattr(self, f) < 0:
+                bad(f, "must be an integer >= 0")
+        if not 0 < self.decay_ratio <= 1:
+            bad("decay_ratio", "must be in (0, 1]")
+        if self.lr_scheduler == "wsd" and self.group_by_length:
+            bad("group_by_length", "wsd trains on the rows in pool order (what makes nested volumes exact)")
+        if self.lr_scheduler == "wsd" and self.replay_ratio > 0:
+            bad("replay_ratio", "wsd trains on the rows in pool order, where replay rows would all come last; "
+                                "use another lr_scheduler with replay")
 
     @property
     def batching(self) -> str:
@@ -122,6 +142,22 @@ class TrainOptions:
         if self.packing:
             return "packed"
         return "padding_free" if self.padding_free else "grouped" if self.group_by_length else "padded"
+
+
+#: fields added after train-1: they enter a key only when set to a value other than their default, so every
+#: adapter (and sweep cell) trained before they existed keeps its key
+LATER_FIELDS = ("lora_layers", "warmup_steps", "decay_ratio")
+
+
+def options_record(options: TrainOptions) -> dict:
+    """The options as JSON values (tuples -> lists), without LATER_FIELDS at their defaults: what keys hash."""
+    import json
+
+    from ablate.core import canonical_json
+
+    d = json.loads(canonical_json(dataclasses.asdict(options)))
+    defaults = TrainOptions()
+    return {k: v for k, v in d.items() if not (k in LATER_FIELDS and getattr(options, k) == getattr(defaults, k))}
 
 
 OnStep = Callable[[int, int, float, float], None]
@@ -142,16 +178,14 @@ def adapter_done(out: str | Path) -> bool:
         return False
 
 
-def _run_identity(base, sel, options: TrainOptions, mix, precision: str) -> dict:
-    import json
-
+def run_identity(base, sel, options: TrainOptions, mix, precision: str) -> dict:
+    """Everything an adapter depends on (its `hash` is stable_hash of this): base, exact data, options, code."""
     import ablate
-    from ablate.core import canonical_json
 
     return {
         "base_hash": base.hash,
         "data": {"content_hash": sel.content_hash, "n": sel.n_t3, "mix": mix, "n_replay": sel.n_replay},
-        "options": json.loads(canonical_json(dataclasses.asdict(options))),  # tuples -> lists, as on disk
+        "options": options_record(options),
         "precision": precision,
         "code_version": f"{ablate.__version__}/{TRAIN_CODE_VERSION}",
     }
@@ -202,7 +236,7 @@ def train_adapter(
     from ablate.train.loop import device_and_precision
 
     device, precision = device_and_precision(options.precision)
-    identity = _run_identity(tbase, sel, options, mix, precision)
+    identity = run_identity(tbase, sel, options, mix, precision)
     run_hash = stable_hash(identity)
     if adapter_done(out):
         old = read_json(out / "manifest.json")
@@ -268,6 +302,8 @@ def _cmd_train(args) -> int:
 
     mix = t3.parse_mix(args.mix) if args.mix else None
     output_dir(args.out, "writing the adapter", "--out")
+    if args.volumes:
+        return _cmd_train_nested(args, mix)
     m = train_adapter(args.base, args.data, args.out, args.n, options_from_args(args), mix=mix, replay=args.replay,
                       report_to=args.report_to)
     console.print(
@@ -279,6 +315,23 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_train_nested(args, mix) -> int:
+    from ablate.train.nested import train_nested
+    from ablate.ui import console
+
+    try:
+        volumes = sorted({int(v) for v in args.volumes.split(",") if v.strip()})
+    except ValueError:
+        raise UserError(f"--volumes {args.volumes!r}: give row counts, e.g. 400,800,1600") from None
+    if args.n is not None or args.replay:
+        raise UserError("--volumes trains every volume in one run: leave out --n and --replay")
+    outs = {v: Path(args.out) / f"n{v}" for v in volumes}
+    for v, m in sorted(train_nested(args.base, args.data, outs, options_from_args(args), mix=mix).items()):
+        console.print(f"adapter {outs[v]}: {m['samples']} samples, {m['steps']} steps, final loss "
+                      f"{m['final_loss']:.4f}, sha256 {m['adapter_sha256'][:12]}")
+    return 0
+
+
 def add_cli(sub) -> None:
     p = sub.add_parser("train", help="train one LoRA adapter on T3 text data (TRL SFTTrainer + PEFT)")
     p.add_argument("--base", required=True, help="`tiny` or a local HF model dir")
@@ -287,6 +340,9 @@ def add_cli(sub) -> None:
     p.add_argument("--n", type=int, default=None, help="use the first N samples of the pool (default: all)")
     p.add_argument("--mix", default=None, help="family weights, e.g. order=1,attribute=1 (filters `task`)")
     p.add_argument("--replay", default=None, help="JSONL/Parquet chat data (`messages`) mixed in")
+    p.add_argument("--volumes", default=None,
+                   help="nested volumes, e.g. 400,800,1600: one wsd run (--lr-scheduler wsd) writes OUT/n400, "
+                        "OUT/n800 ..., each equal to its own run of that many rows (docs/training-speed.md)")
     add_option_flags(p)
     add_report_to_flag(p)
     p.set_defaults(func=_cmd_train)
