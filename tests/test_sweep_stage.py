@@ -236,3 +236,27 @@ def test_local_executor_runs_the_worker_and_reports_progress_and_failures(tmp_pa
     assert events and all(isinstance(e, st.Progress) for e in events) and events[-1].fraction == 1.0
     assert not o2.ok and "missing.json" in o2.error and o2.log.read_text()
     assert not (tmp_path / "out2").exists()
+
+
+def test_run_summary_keeps_the_computing_runs_times_after_a_rerun(world):
+    from ablate.sweep.report_summary import summary_section
+
+    world["sweep"]()
+    sweep_json = world["runs"] / "sweeps" / "contract" / "sweep.json"
+    first = json.loads(sweep_json.read_text())
+    v = next(x for x in first["variants"] if x["volume"] == 20 and x["mix"] == "all")
+    assert v["timings"]["train"] is not None and v["computed"]["train"]  # the run that computed it, with its date
+    lines = "\n".join(summary_section(first))
+    assert "computed nothing" not in lines and "computed synth 2, train 4, eval 1 stage dir(s)" in lines
+    again, _ = world["sweep"]()
+    assert again == []
+    second = json.loads(sweep_json.read_text())
+    w = next(x for x in second["variants"] if x["id"] == v["id"])
+    assert w["timings"] == v["timings"] and w["computed"] == v["computed"]  # the figures are kept
+    assert {s: {k: {**r, "fresh": False} for k, r in keys.items()} for s, keys in first["stage_runs"].items()} \
+        == second["stage_runs"]
+    lines = "\n".join(summary_section(second))
+    assert "computed nothing (every stage directory was already done)" in lines
+    work = next(line for line in lines.splitlines() if line.startswith("- stage work"))
+    assert work == next(line for line in "\n".join(summary_section(first)).splitlines() if line.startswith("- stage work"))
+    assert f"train={v['timings']['train']:.1f}s ({v['computed']['train']})" in lines
