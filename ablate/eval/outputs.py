@@ -21,7 +21,9 @@ PRED_COLUMNS = ["variant", "adapter_sha256", "benchmark", "item_id", "modality",
                 "answer", "options", "scorer", "scorer_version", "scoring", "cached"]
 
 
-def _row(variant: str, sha: str, p: "_Prepared", gen: dict | None, cached: bool, scoring: str = "ablate") -> dict:
+def prediction_row(variant: str, sha: str, p, gen: dict | None, cached: bool, scoring: str = "ablate") -> dict:
+    """One predictions.parquet row: variant `variant`'s reply `gen` (None: none) to prepared item `p`
+    (ablate.eval.requests.Prepared), scored."""
     it = p.item
     err = p.error if p.error is not None else (None if gen is not None else "no generation")
     reply = gen["reply"] if gen is not None and err is None else None
