@@ -87,9 +87,10 @@ def _items(specs, frames):
 
 def _video_embeds(enc, path, item, frames):
     from ablate.base.prompts import video_user_text
-    from ablate.eval.video import _decode
+    from ablate.base.embed import resize_frames
+    from ablate.eval.video import decode_frames
 
-    arr = _decode(path, frames, enc.frame_size)
+    arr = resize_frames(decode_frames(path, frames), enc.frame_size)
     return enc.prompt_embeds(enc.encode(arr), video_user_text(frames, item.prompt))
 
 

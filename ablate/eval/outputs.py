@@ -50,11 +50,11 @@ def _pred_schema():
 def write_outputs(out: Path, rows: list[dict], manifest: dict) -> Path:
     import polars as pl
 
-    from ablate.eval.scoring import _SCHEMA
+    from ablate.eval.scoring import scores_schema
 
     out.mkdir(parents=True, exist_ok=True)
     preds = pl.DataFrame(rows, schema=_pred_schema())
-    scores = pl.DataFrame(scores_from_rows(rows), schema=_SCHEMA())
+    scores = pl.DataFrame(scores_from_rows(rows), schema=scores_schema())
     for name, df in (("predictions.parquet", preds), ("scores.parquet", scores)):
         tmp = out / f".{name}.tmp"
         df.write_parquet(tmp)
@@ -70,7 +70,7 @@ def rescore_dir(d: str | Path, scoring: str | None = None) -> Path:
     scoring None keeps the mode the predictions were scored with ("ablate" for older outputs)."""
     import polars as pl
 
-    from ablate.eval.scoring import _SCHEMA, rescore_predictions
+    from ablate.eval.scoring import scores_schema, rescore_predictions
 
     d = Path(d)
     f = d / "predictions.parquet"
@@ -90,7 +90,7 @@ def rescore_dir(d: str | Path, scoring: str | None = None) -> Path:
         raise UserError(f"--scoring {scoring!r}: choose from {list(SCORING_MODES)}")
     preds = rescore_predictions(preds, scoring)
     preds = preds.select([c for c in PRED_COLUMNS if c in preds.columns] + [c for c in preds.columns if c not in PRED_COLUMNS])
-    scores = pl.DataFrame(scores_from_rows(preds.to_dicts()), schema=_SCHEMA())
+    scores = pl.DataFrame(scores_from_rows(preds.to_dicts()), schema=scores_schema())
     for name, df in (("predictions.parquet", preds), ("scores.parquet", scores)):
         tmp = d / f".{name}.tmp"
         df.write_parquet(tmp)

@@ -164,7 +164,7 @@ def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
                     length_scale=data.length_scale, seed=seed)
 
 
-def _train_options(v: Variant) -> dict:
+def train_options(v: Variant) -> dict:
     from ablate.train import TrainOptions
 
     opts = {k: val for k, val in dataclasses.asdict(v.train).items() if val is not None}
@@ -220,7 +220,7 @@ def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
         skey = ctx.record.variant(v).stages["synth"]
         try:
             jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
-                                  data_key=skey, n=v.volume, options=_train_options(v), replay=_replay_file(ctx, v.data.replay)), [v]))
+                                  data_key=skey, n=v.volume, options=train_options(v), replay=_replay_file(ctx, v.data.replay)), [v]))
         except UserError as e:  # this cell's options do not make a valid TrainOptions
             ctx.fail(v, "train", str(e), None)
     n_run = ctx.executed["train"]
