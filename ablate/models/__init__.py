@@ -57,7 +57,7 @@ def detect(config: dict, source: str = "config.json") -> Family:
             return f
     known = ", ".join(sorted(t for f in fams.values() for t in f.model_types))
     raise UserError(f"{source}: model_type {mt!r} (architectures {archs}) is not a supported family; "
-                    f"supported model_type values: {known}. See README 'Your own model'.")
+                    f"supported model_type values: {known}. See docs/models.md.")
 
 
 def read_config(model_dir: str | Path) -> dict:
