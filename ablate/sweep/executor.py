@@ -6,9 +6,10 @@
     [outcome] = ex.wait([h])          # Outcome(ok, error, log, seconds)
 
 The contract is the `Executor` protocol: `submit(job, out_dir, log, progress=None) -> Handle` and
-`wait(handles) -> list[Outcome]` (one outcome per handle, in order), plus two capabilities with
-defaults for an executor that has nothing to do there: `shards()` (engines per evaluation setting, 1)
-and `check_shared(paths, runs_dir)` (every node sees these paths as we do; a no-op on one machine).
+`wait(handles) -> list[Outcome]` (one outcome per handle, in order), plus capabilities with defaults
+for an executor that has nothing to do there: `remote` (jobs may run on other machines; False),
+`shards()` (engines per evaluation setting, 1) and `check_shared(paths, runs_dir)` (every node sees
+these paths as we do; a no-op on one machine).
 `progress` receives the job's ablate.sweep.stage.Progress events; `out_dir` is complete after an ok
 outcome (or was already). An executor never raises for a failed job: the failure is in its Outcome, so
 one variant's crash never stops the others. A distributed executor (Ray, Slurm) is another class that
@@ -58,6 +59,9 @@ class Handle:
 
 class Executor(Protocol):
     """Where stage jobs run. Subclass it to inherit the defaults of the optional capabilities."""
+
+    remote: bool = False
+    """Jobs may run on other machines (paths in jobs are made absolute; `check_shared` checks them)."""
 
     def submit(self, job, out_dir: Path, log: Path, progress: Callable[[Progress], None] | None = None) -> Handle:
         """Start (or queue) the job; its outcome comes from `wait`."""

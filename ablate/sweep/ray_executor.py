@@ -168,6 +168,8 @@ class RayExecutor(Executor):
     command: the worker (tests put a stand-in here).
     """
 
+    remote = True  # cells run on any node: the runs dir goes into jobs as an absolute path
+
     def __init__(self, address: str | None = None, *, gpus_per_cell: float | None = None, cpus_per_cell: float = 1,
                  max_retries: int = 3, timeout_s: float | None = None, eval_shards: int | None = None,
                  command: list[str] | None = None, init_kwargs: dict | None = None):

@@ -339,7 +339,8 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
             executor = LocalExecutor()
         ctx = Ctx(recipe, runs, tuple(force), live, record, executor)
         _prepare(ctx)  # before the live table: world/base builds draw their own rich progress bars
-        executor.check_shared(_shared_paths(ctx), runs)  # a cluster: every node must see these paths as we do
+        if executor.remote:  # a cluster: every node must see these paths as we do
+            executor.check_shared(_shared_paths(ctx), runs)
         with live:
             live.summary("prepare", f"base {ctx.base.hash} world {record.world_hash or '-'} "
                                     f"in {record.timings['prepare']:.1f}s")
