@@ -49,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         code = args.func(args)
-    except UserError as e:
+    except (UserError, OSError) as e:
+        from ablate.fs import is_environment_error, os_user_error
+
+        if not isinstance(e, UserError):  # the environment (permission, full disk, a file in the way) is
+            if not is_environment_error(e):  # the user's to fix; any other OSError is a bug: traceback
+                raise
+            path = e.filename or getattr(args, "out", None) or getattr(args, "runs_dir", None)
+            e = os_user_error(e, f"`ablate {args.command}` writing or reading it", path)
         from ablate.ui import err_console
 
         err_console.print("error:", style="bold red", end=" ")

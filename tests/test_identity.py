@@ -59,7 +59,8 @@ def _imports(files: list[Path]) -> set[str]:
 
 # what a stage may use without declaring it: plumbing that computes nothing the outputs hold, and the
 # base and world, whose content hashes are in the keys already
-OUTSIDE = ("ablate", "ablate.core", "ablate.ui", "ablate.names", "ablate.compat", "ablate.base", "ablate.world", "t3")
+OUTSIDE = ("ablate", "ablate.core", "ablate.fs", "ablate.ui", "ablate.names", "ablate.compat", "ablate.base", "ablate.world",
+           "t3")
 
 
 @pytest.mark.parametrize("stage", ["train", "eval"])

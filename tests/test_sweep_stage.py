@@ -97,6 +97,10 @@ def world(tmp_path, monkeypatch):
     monkeypatch.setattr(st.SYNTH, "run", fake_synth)
     monkeypatch.setattr(st.TRAIN, "run", fake_train)
     monkeypatch.setattr(st.EVAL, "run", fake_eval)
+    import ablate.models.checks as checks  # the stand-in base and adapters have no real weights to check
+
+    monkeypatch.setattr(checks, "check_base", lambda base: None)
+    monkeypatch.setattr(checks, "adapter_problems", lambda *a, **k: {})
     import ablate.sweep.report
 
     monkeypatch.setattr(ablate.sweep.report, "report_from_record",

@@ -26,7 +26,7 @@ class BaseModel:
     kind: str  # "llava" | "lm" | an ablate.models family name (qwen2_vl, llava_next_video, llava_onevision)
 
 
-EMBEDDED = ("tiny", "tiny-t3", "micro")
+EMBEDDED = ("tiny", "tiny-t3", "smol", "micro")
 
 
 def build_tiny(steps: int | None = None, out: str | Path | None = None, config: str = "tiny", verbose: bool = True) -> BaseModel:
@@ -49,15 +49,14 @@ def resolve_base(spec: str | Path | BaseModel, build: bool = True) -> BaseModel:
         from ablate.base.pretrain import build as _build, build_key
         if not build:
             from ablate.base.config import get_config
-            from ablate.base.data import stage2_design, tokenizer_corpus
+            from ablate.base.pretrain import base_corpus, pretrained_lm
             from ablate.core import cache_root
-            import random
 
             cfg = get_config(str(spec))
-            key = build_key(cfg, tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames,
-                                                  **stage2_design(cfg)))
+            lm = pretrained_lm(cfg, fetch=False)
+            key = build_key(cfg, base_corpus(cfg), lm) if lm is not None or not cfg.lm else ""
             root = cache_root() / "base" / key
-            if not (root / "manifest.json").exists():
+            if not key or not (root / "manifest.json").exists():
                 raise UserError(f"base {spec!r} is not built yet (run `ablate base build {spec}`)")
             return BaseModel(root=root, lm_dir=root / "lm", full_dir=root / "full", hash=key, kind="llava")
         return _build(str(spec), verbose=str(spec) != "micro")

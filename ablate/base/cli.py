@@ -15,7 +15,8 @@ def add_cli(sub) -> None:
     p = sub.add_parser("base", help="build / check the embedded tiny base video LLM")
     bs = p.add_subparsers(dest="base_command", metavar="ACTION")
     b = bs.add_parser("build", help="pretrain the embedded base (cached by content hash)")
-    b.add_argument("spec", choices=["tiny", "tiny-t3", "micro"], help="which embedded config")
+    b.add_argument("spec", choices=["tiny", "tiny-t3", "smol", "micro"], help="which embedded config")
+    b.add_argument("--lm", help="a local copy of the pretrained LM (HF directory or .gguf file) instead of the registry")
     b.add_argument("--out", help="also copy the built model to this directory")
     b.add_argument("--steps", type=int, help="override the step count of both stages (quick runs)")
     b.set_defaults(func=_build)
@@ -32,6 +33,12 @@ def _build(args) -> int:
     from ablate.core import read_json
     from ablate.ui import console
 
+    if args.lm:  # children and later steps of this process resolve the LM the same way
+        import os
+
+        from ablate.base.lm_source import ENV
+
+        os.environ[ENV] = args.lm
     base = build_tiny(steps=args.steps, out=args.out, config=args.spec)
     m = read_json(base.root / "manifest.json")
     h = m["heldout"]

@@ -26,7 +26,14 @@ class BaseConfig:
     vision_layers: int = 2
     vision_heads: int = 2
     vision_intermediate: int = 256
-    # language side: Qwen2, head_dim 64 because vLLM's CPU attention rejects smaller heads
+    # language side: a pretrained LM by name (ablate.base.lm_source: "smollm2-135m-instruct"), or "" for an
+    # LM trained here from scratch (Qwen2 of the sizes below; `micro` only)
+    lm: str = ""
+    lm_path: str = ""  # a local copy of `lm` (HF dir or .gguf) instead of the registry; never hashed (its content is)
+    freeze_lm: bool = False  # stages 1-2 train the projector only (LLaVA's stage 1); the LM stays as pretrained
+    align_steps: int = 0  # projector steps matching the LM's input embeddings of each patch's words (no LM pass)
+    align_batch: int = 64
+    # from-scratch LM: Qwen2, head_dim 64 because vLLM's CPU attention rejects smaller heads
     hidden: int = 128
     layers: int = 3
     heads: int = 2
@@ -98,6 +105,10 @@ CONFIGS: dict[str, BaseConfig] = {
     "tiny-t3": BaseConfig(name="tiny-t3", layers=4, stage0_steps=400, stage1_steps=1200, stage2_steps=1500,
                           layout="slots", slot_lists=True, vision_cache=True,
                           binding_steps=1500, binding=0.3, letter_weight=5.0, stage_lr=1e-3),
+    # the embedded video LLM of issue #23: SmolLM2-135M-Instruct, frozen, fed by a tower trained here
+    "smol": BaseConfig(name="smol", lm="smollm2-135m-instruct", freeze_lm=True, vision_cache=True,
+                       align_steps=300, stage1_steps=100, stage2_steps=0, batch_size=8, eval_images=50,
+                       eval_clips=10, eval_bench=100),
     # a few dozen steps: builds in seconds; formats and mechanics only, not quality
     "micro": BaseConfig(
         name="micro", vision_layers=1, layers=1, intermediate=128, vocab_size=512, tokenizer_captions=400,

@@ -102,8 +102,9 @@ def hf_generate(model, tokenizer, items, max_new_tokens: int, batch_size: int = 
             rows.append([t for x in ids for t in ([x] * tpf if x == image_id else [x])])
         input_ids, mask = left_pad(rows, tokenizer.pad_token_id)
         L = input_ids.shape[1]
-        frames = np.concatenate([f for _, f in chunk])
-        pv = torch.from_numpy(preprocess(frames, int(model.config.vision_config.image_size), CLIP_MEAN, CLIP_STD))
+        frames = [f for _, f in chunk if len(f)]
+        pv = (torch.from_numpy(preprocess(np.concatenate(frames), int(model.config.vision_config.image_size), CLIP_MEAN, CLIP_STD))
+              if frames else None)  # text-only items (the bench's text twin) have no frames
         with torch.no_grad():
             gen = model.generate(input_ids=input_ids, attention_mask=mask, pixel_values=pv, do_sample=False,
                                  max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
@@ -117,6 +118,17 @@ def parse_frames(text: str) -> dict[int, str]:
     return {int(m.group(1)): m.group(2) for m in re.finditer(r"Frame (\d+):\s*(.*)", text)}
 
 
+def mc_selection(world_dir, n: int, seed: int = 0) -> list[tuple[str, dict]]:
+    """(video id, question) of n multiple-choice bench questions, a seeded shuffle of them all."""
+    import json
+    from pathlib import Path
+
+    qs = json.loads((Path(world_dir) / "bench" / "questions" / "multi-choice.json").read_text())
+    flat = [(vid, q) for vid, aspects in sorted(qs.items()) for _, ql in sorted(aspects.items()) for q in ql]
+    random.Random(seed).shuffle(flat)
+    return flat[:n]
+
+
 def bench_mc_items(world_dir, n: int, frames: int = 8, seed: int = 0, layout: str = "frame_k") -> list[tuple[str, np.ndarray, str, int]]:
     """(user text, frames, answer letter, n options) for up to n multiple-choice bench questions."""
     import json
@@ -125,14 +137,27 @@ def bench_mc_items(world_dir, n: int, frames: int = 8, seed: int = 0, layout: st
     from ablate.base.video import read_frames
 
     bench = Path(world_dir) / "bench"
-    qs = json.loads((bench / "questions" / "multi-choice.json").read_text())
-    flat = [(vid, q) for vid, aspects in sorted(qs.items()) for _, ql in sorted(aspects.items()) for q in ql]
-    random.Random(seed).shuffle(flat)
     items = []
-    for vid, q in flat[:n]:
+    for vid, q in mc_selection(world_dir, n, seed):
         video = read_frames(bench / "videos" / f"{vid}.mp4", frames)
         n_opts = len(re.findall(r"^[A-J]\.", q["question"], flags=re.M))
         items.append((video_user_text(len(video), q["question"] + MC_SUFFIX, layout), video, q["answer"].strip()[0], n_opts))
+    return items
+
+
+def bench_text_items(world_dir, video_ids: list[str]) -> list[tuple[str, np.ndarray, str, int]]:
+    """The text twins (frame captions in the T3 layout) of these videos' multiple-choice questions, as
+    bench_mc_items gives them: the base's world-text figure next to its world-video one."""
+    import polars as pl
+    from pathlib import Path
+
+    twin = pl.read_parquet(Path(world_dir) / "bench" / "text_twin.parquet").filter(pl.col("task") == "multi-choice")
+    by_video = {r["video_id"]: r for r in twin.iter_rows(named=True)}
+    items = []
+    for vid in video_ids:
+        r = by_video[vid]
+        letter = "ABCDEFGHIJ"[r["options"].index(r["answer"])] if r["answer"] in r["options"] else r["answer"].strip("() ")[0]
+        items.append((r["prompt"], np.zeros((0, 1, 1, 3), np.uint8), letter, len(r["options"])))
     return items
 
 
@@ -210,15 +235,19 @@ def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
     if cfg.eval_bench:
         from ablate.world import default_world
 
-        items = bench_mc_items(default_world(), cfg.eval_bench, frames=cfg.clip_frames, layout=cfg.layout)
-        rep = hf_generate(model, tokenizer, [(u, f) for u, f, _, _ in items], 16, batch_size=8)
-        correct = [letter_of(r) == a for r, (_, _, a, _) in zip(rep, items)]
-        metrics["bench_temporal_mc"] = {
-            "accuracy": float(np.mean(correct)), "chance": float(np.mean([1 / max(1, k) for *_, k in items])),
-            "n": len(items), "unparsed": sum(letter_of(r) is None for r in rep), "example": rep[0] if rep else ""}
+        world = default_world()
+        video_items = bench_mc_items(world, cfg.eval_bench, frames=cfg.clip_frames, layout=cfg.layout)
+        text_items = bench_text_items(world, [vid for vid, _ in mc_selection(world, cfg.eval_bench)])
+        for key, items in (("bench_temporal_mc", video_items), ("bench_text_mc", text_items)):
+            rep = hf_generate(model, tokenizer, [(u, f) for u, f, _, _ in items], 16, batch_size=8)
+            correct = [letter_of(r) == a for r, (_, _, a, _) in zip(rep, items)]
+            metrics[key] = {
+                "accuracy": float(np.mean(correct)), "chance": float(np.mean([1 / max(1, k) for *_, k in items])),
+                "n": len(items), "unparsed": sum(letter_of(r) is None for r in rep), "example": rep[0] if rep else ""}
     if verbose:
         console.print(f"held-out: caption colour {cap['color']:.1%} shape {cap['shape']:.1%} position {cap['position']:.1%}; "
                       f"describe-each-frame attribute accuracy {metrics['describe_each_frame']['per_frame_attribute_accuracy']:.1%}"
-                      + (f"; bench temporal MC {metrics['bench_temporal_mc']['accuracy']:.1%} (chance {metrics['bench_temporal_mc']['chance']:.1%})"
+                      + (f"; bench temporal MC video {metrics['bench_temporal_mc']['accuracy']:.1%}, its text twin "
+                         f"{metrics['bench_text_mc']['accuracy']:.1%} (chance {metrics['bench_temporal_mc']['chance']:.1%})"
                          if "bench_temporal_mc" in metrics else ""))
     return metrics

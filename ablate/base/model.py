@@ -21,7 +21,9 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def llava_config(cfg: BaseConfig, tokenizer):
+def llava_config(cfg: BaseConfig, tokenizer, lm_config=None):
+    """The LlavaConfig of a base: tower and projector from `cfg`; the LM from `cfg` (trained from scratch, a
+    Qwen2) or, with `lm_config`, the pretrained LM's own config with the vocabulary grown by `<image>`."""
     from transformers import CLIPVisionConfig, LlavaConfig, Qwen2Config
 
     vocab = -(-len(tokenizer) // 64) * 64  # pad to a multiple of 64: friendlier matmuls
@@ -31,13 +33,17 @@ def llava_config(cfg: BaseConfig, tokenizer):
         image_size=cfg.frame_size, patch_size=cfg.patch_size, projection_dim=cfg.vision_hidden,
         hidden_act="gelu",
     )
-    text = Qwen2Config(
-        vocab_size=vocab, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
-        num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads, head_dim=cfg.head_dim,
-        intermediate_size=cfg.intermediate, max_position_embeddings=cfg.max_positions,
-        tie_word_embeddings=True, rope_theta=10000.0, bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    )
+    if lm_config is not None:
+        text = lm_config
+        text.vocab_size = vocab
+    else:
+        text = Qwen2Config(
+            vocab_size=vocab, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
+            num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads, head_dim=cfg.head_dim,
+            intermediate_size=cfg.intermediate, max_position_embeddings=cfg.max_positions,
+            tie_word_embeddings=True, rope_theta=10000.0, bos_token_id=None,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        )
     conf = LlavaConfig(
         vision_config=vision, text_config=text, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         projector_hidden_act="gelu", vision_feature_select_strategy="default", vision_feature_layer=-1,
@@ -48,13 +54,28 @@ def llava_config(cfg: BaseConfig, tokenizer):
     return conf
 
 
-def new_model(cfg: BaseConfig, tokenizer):
+def new_model(cfg: BaseConfig, tokenizer, lm_dir: Path | None = None):
+    """A fresh LLaVA model; with `lm_dir` (a pretrained HF causal LM) its LM holds those weights, the
+    embedding rows of tokens added since (`<image>`) set to the mean of the others."""
     import torch
-    from transformers import LlavaForConditionalGeneration
+    from transformers import AutoConfig, AutoModelForCausalLM, LlavaForConditionalGeneration
 
     torch.manual_seed(cfg.seed)
-    model = LlavaForConditionalGeneration(llava_config(cfg, tokenizer))
+    lm_config = AutoConfig.from_pretrained(lm_dir) if lm_dir is not None else None
+    model = LlavaForConditionalGeneration(llava_config(cfg, tokenizer, lm_config))
     model.config.use_cache = True
+    if lm_dir is not None:
+        lm = AutoModelForCausalLM.from_pretrained(lm_dir, dtype=torch.float32)
+        emb = lm.get_input_embeddings().weight.detach()  # [V_lm, hidden]
+        new = model.get_input_embeddings().weight  # [V, hidden], V >= V_lm
+        with torch.no_grad():
+            new[: len(emb)] = emb
+            new[len(emb):] = emb.mean(0)
+        state = {k: v for k, v in lm.model.state_dict().items() if not k.startswith("embed_tokens")}
+        missing, unexpected = model.model.language_model.load_state_dict(state, strict=False)
+        if unexpected or [k for k in missing if not k.startswith("embed_tokens")]:
+            raise RuntimeError(f"{lm_dir}: LM weights do not fit ({missing[:3]} missing, {unexpected[:3]} unexpected)")
+        model.tie_weights()
     return model.float()
 
 
@@ -82,10 +103,10 @@ def _generation_config(tokenizer):
 
 
 def extract_lm(model):
-    """The language model of a Llava model as a standalone Qwen2ForCausalLM (weights copied)."""
-    from transformers import Qwen2ForCausalLM
+    """The language model of a Llava model as a standalone causal LM of its own class (weights copied)."""
+    from transformers import AutoModelForCausalLM
 
-    lm = Qwen2ForCausalLM(model.config.text_config)
+    lm = AutoModelForCausalLM.from_config(model.config.text_config)
     lm.model.load_state_dict(model.model.language_model.state_dict())
     lm.lm_head.load_state_dict(model.lm_head.state_dict())
     lm.tie_weights()

@@ -37,9 +37,41 @@ def code_version() -> dict[str, str]:
     return {p.relative_to(pkg).as_posix(): file_sha256(p)[:16] for p in files if p.exists()}
 
 
-def build_key(cfg: BaseConfig, corpus: list[str]) -> str:
-    """The base's identity; the precision in it is the resolved one ("bf16" / "fp32"), never "auto"."""
-    return stable_hash({"config": cfg.resolved(), "data": stable_hash(corpus), "code": code_version()})
+def build_key(cfg: BaseConfig, corpus: list[str], lm=None) -> str:
+    """The base's identity; the precision in it is the resolved one ("bf16" / "fp32"), never "auto".
+
+    A pretrained LM enters by its content hash (`lm`, an ablate.base.lm_source.PretrainedLM), never by the
+    path it was read from: the same weights from the registry or a local copy build the same base.
+    """
+    from dataclasses import replace
+
+    ident = {"config": replace(cfg.resolved(), lm_path=""), "data": stable_hash(corpus), "code": code_version()}
+    if cfg.lm:
+        ident["lm"] = lm.hash
+    return stable_hash(ident)
+
+
+def pretrained_lm(cfg: BaseConfig, fetch: bool = True, verbose: bool = True):
+    """The config's pretrained LM (ablate.base.lm_source), or None for a from-scratch LM; without `fetch`,
+    None also where it is not in the cache yet."""
+    import os
+
+    from ablate.base.lm_source import ENV, cached_lm, resolve_lm
+
+    if not cfg.lm:
+        return None
+    if fetch or cfg.lm_path or os.environ.get(ENV):
+        return resolve_lm(cfg.lm, cfg.lm_path or None, verbose=verbose)
+    return cached_lm(cfg.lm)
+
+
+def base_corpus(cfg: BaseConfig) -> list[str]:
+    """What the from-scratch tokenizer is trained on; empty for a pretrained LM (it brings its own)."""
+    from ablate.base.data import stage2_design, tokenizer_corpus
+
+    if cfg.lm:
+        return []
+    return tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames, **stage2_design(cfg))
 
 
 VISION_FIELDS = ("frame_size", "patch_size", "render_size", "vision_hidden", "vision_layers", "vision_heads",
@@ -216,6 +248,75 @@ def train_vision(model, cfg: BaseConfig, rng, verbose=True) -> dict:
             "loss_curve": [round(sum(losses[i:i + k]) / len(losses[i:i + k]), 4) for i in range(0, len(losses), k)]}
 
 
+def patch_word_targets(tokenizer, embed, labels, light, grid: int):
+    """[B, grid*grid, hidden] targets: per patch, the mean input embedding of the words that say what it shows.
+
+    A patch with an object's centre: "<size> <colour> <shape> at the <position>"; an empty one: "<lighting>
+    empty <position>" (so the lighting is said too). The words are the pretrained LM's own tokens, so the
+    projector learns to speak the LM's input space before any LM pass (`align_projector`).
+    """
+    import torch
+
+    from ablate.world.scene import COLOR_NAMES, LIGHTING, POSITIONS, SHAPES, SIZES
+
+    memo: dict[str, torch.Tensor] = {}
+
+    def mean_embedding(text: str):
+        if text not in memo:
+            ids = torch.tensor(tokenizer(" " + text, add_special_tokens=False)["input_ids"])
+            memo[text] = embed[ids].mean(0)
+        return memo[text]
+
+    pos = POSITIONS if grid == 3 else [f"patch {i}" for i in range(grid * grid)]
+    rows = []
+    for lab, li in zip(labels, light):
+        rows.append(torch.stack([
+            mean_embedding(f"{SIZES[lab[2, i] - 1]} {COLOR_NAMES[lab[0, i] - 1]} {SHAPES[lab[1, i] - 1]} at the {pos[i]}")
+            if lab[0, i] else mean_embedding(f"{LIGHTING[li]} empty {pos[i]}") for i in range(grid * grid)]))
+    return torch.stack(rows)
+
+
+def align_projector(model, tokenizer, cfg: BaseConfig, rng, verbose=True) -> dict:
+    """Stage 1a: train the projector alone to map each patch's features onto `patch_word_targets` (relative MSE).
+
+    No LM forward or backward: a step costs the frozen tower and the projector only, so the projector starts
+    the LM-loss stages already in the LM's embedding space, at a small fraction of their cost per sample.
+    """
+    import torch
+
+    from ablate.base.data import stage0_batch
+    from ablate.base.embed import preprocess
+    from ablate.base.model import CLIP_MEAN, CLIP_STD
+    from ablate.ui import progress
+
+    grid = cfg.frame_size // cfg.patch_size
+    tower, proj = model.model.vision_tower, model.model.multi_modal_projector
+    embed = model.get_input_embeddings().weight.detach()
+    opt = torch.optim.AdamW(proj.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.98))
+    losses, t0 = [], time.perf_counter()
+    with progress(f"base {cfg.name} stage1a align", total=cfg.align_steps, enabled=verbose) as bar:
+        for step in range(cfg.align_steps):
+            for g in opt.param_groups:
+                g["lr"] = _lr(step, cfg.align_steps, cfg.warmup, cfg.lr)
+            images, labels, light = stage0_batch(rng, cfg.render_size, grid, cfg.align_batch)
+            with torch.no_grad():
+                x = torch.from_numpy(preprocess(images, cfg.frame_size, CLIP_MEAN, CLIP_STD))
+                feats = tower(x, output_hidden_states=True).hidden_states[-1][:, 1:]  # [B, grid*grid, vision_hidden]
+            target = patch_word_targets(tokenizer, embed, labels, light, grid)  # [B, grid*grid, hidden]
+            out = proj(feats)
+            loss = ((out - target) ** 2).sum(-1).div(target.pow(2).sum(-1)).mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            bar.advance(1, loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+    k = max(1, len(losses) // 10)
+    return {"steps": cfg.align_steps, "batch_size": cfg.align_batch, "samples": cfg.align_steps * cfg.align_batch,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "loss_first": round(sum(losses[:k]) / k, 4), "loss_last": round(sum(losses[-k:]) / k, 4),
+            "loss_curve": [round(sum(losses[i:i + k]) / len(losses[i:i + k]), 4) for i in range(0, len(losses), k)]}
+
+
 def new_lm_optimizer(model, cfg: BaseConfig):
     """AdamW over what stages 1-2 train (the projector and the LM; the tower is frozen after stage 0)."""
     import torch
@@ -277,15 +378,16 @@ def build(config: str | BaseConfig = "tiny", out: str | Path | None = None, verb
     import shutil
 
     from ablate.base import BaseModel
-    from ablate.base.data import stage1_sample, stage2_batch, stage2_design, tokenizer_corpus
+    from ablate.base.data import stage1_sample, stage2_batch
     from ablate.ui import console
 
     cfg = get_config(config, **overrides) if isinstance(config, str) else config.resolved()
-    corpus = tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames, **stage2_design(cfg))
-    key = build_key(cfg, corpus)
+    corpus = base_corpus(cfg)
+    lm = pretrained_lm(cfg, verbose=verbose)
+    key = build_key(cfg, corpus, lm)
     root = cache_root() / "base" / key
     if not (root / "manifest.json").exists():
-        _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch)
+        _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch, lm)
     elif verbose:
         console.print(f"base {cfg.name}: cached at {root}")
     if out is not None:
@@ -296,7 +398,7 @@ def build(config: str | BaseConfig = "tiny", out: str | Path | None = None, verb
     return BaseModel(root=root, lm_dir=root / "lm", full_dir=root / "full", hash=key, kind="llava")
 
 
-def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) -> None:
+def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch, lm=None) -> None:
     import torch
 
     from ablate.base.evaluate import heldout_metrics
@@ -308,8 +410,14 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        tokenizer = train_tokenizer(corpus, cfg.vocab_size)
-        model = new_model(cfg, tokenizer)
+        if lm is not None:
+            from ablate.base.tokenizer import pretrained_tokenizer
+
+            tokenizer = pretrained_tokenizer(lm.dir)
+            model = new_model(cfg, tokenizer, lm.dir)
+        else:
+            tokenizer = train_tokenizer(corpus, cfg.vocab_size)
+            model = new_model(cfg, tokenizer)
         s = cfg.render_size
         if cfg.vision_cache:
             curves = {"stage0_vision": pretrain_vision(model, cfg, verbose)}
@@ -322,6 +430,11 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
         design = stage2_design(cfg)
         if cfg.freeze_vision:
             model.model.vision_tower.requires_grad_(False)
+        if cfg.freeze_lm:  # the pretrained LM stays as it is; only the projector learns to feed it
+            model.model.language_model.requires_grad_(False)
+            model.lm_head.requires_grad_(False)
+        if cfg.align_steps:
+            curves["stage1a_align"] = align_projector(model, tokenizer, cfg, rng, verbose)
         from ablate.base.binding import binding_sample
         from ablate.base.evaluate import binding_accuracy
 
@@ -343,6 +456,8 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
         opt = new_lm_optimizer(model, cfg) if cfg.one_schedule else None
         total, offset = sum(st[2] for st in stages), 0
         for stage, name, steps, make_batch, lr in stages:
+            if not steps:
+                continue
             curves[stage] = train_stage(model, tokenizer, cfg, name, steps, make_batch, rng, verbose, lr=lr,
                                         opt=opt, schedule=(offset, total) if opt else None)
             offset += steps
@@ -361,7 +476,7 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch) ->
                 "hash": key, "config": cfg, "code": code_version(), "sizes": sizes, "curves": curves,
                 "heldout": metrics, "train_seconds": round(t_train, 1),
                 "build_seconds": round(time.perf_counter() - t_start, 1), "threads": cfg.threads,
-                "precision": cfg.precision,
+                "precision": cfg.precision, "lm": {"name": cfg.lm, "hash": lm.hash, "source": lm.source} if lm else None,
             })
         if verbose:
             console.print(f"base {cfg.name}: built in {time.perf_counter() - t_start:.0f}s -> {root}")

@@ -59,3 +59,19 @@ def train_tokenizer(texts: list[str], vocab_size: int = 2048):
     )
     tok.chat_template = CHAT_TEMPLATE
     return tok
+
+
+def pretrained_tokenizer(lm_dir):
+    """A pretrained LM's own tokenizer and chat template, plus `<image>` (the frame placeholder) as a special token.
+
+    Its pad token is the end-of-turn token where it has none of its own; the template is the LM's, unchanged
+    (SmolLM2's adds its default system line), so the base is prompted exactly as its LM was tuned.
+    """
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(lm_dir)
+    tok.add_special_tokens({"additional_special_tokens": [IMAGE]}, replace_extra_special_tokens=False)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok

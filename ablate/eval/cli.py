@@ -79,8 +79,11 @@ def _print_scores(scores_path: Path) -> None:
 
 
 def _cmd_eval(args) -> int:
+    from ablate.fs import output_dir
+
     specs = _parse_bench(args.bench, args.opt, args.limit)
     adapters = _parse_adapters(args.adapter, args.with_base)
+    output_dir(args.out, "writing the evaluation outputs", "--out")
     out = evaluate(args.base, adapters, specs, Path(args.out), engine=args.engine, frames=args.frames,
                    max_tokens=args.max_tokens, scoring=args.scoring)
     _print_scores(out / "scores.parquet")

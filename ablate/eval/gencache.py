@@ -25,6 +25,9 @@ from typing import Callable
 from ablate.core import node_cache_root
 
 
+_WHERE = "ABLATE_NODE_CACHE (else ABLATE_CACHE)"
+
+
 def _warn(msg: str) -> None:
     import sys
 
@@ -36,14 +39,23 @@ class GenCache:
     """Item-level generation cache: one SQLite table shared by every run on this machine."""
 
     def __init__(self, path: Path | None = None):
+        from ablate.core import UserError
+        from ablate.fs import doing, ensure_dir
+
         path = path or node_cache_root() / "eval" / "generations.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(path.parent, "creating the generation cache dir", _WHERE)
         self.path = path
         try:
             self.db = self._open(path)
         except sqlite3.DatabaseError as e:  # a damaged cache is set aside, never fatal: it only saves time
+            if not path.is_file():  # not damaged: it cannot be created (read-only dir, a directory in the way)
+                fix = (f"{path} is a directory where ablate writes a file: move it away" if path.is_dir() else
+                       f"make {path.parent} writable")
+                raise UserError(f"{path}: opening the generation cache failed ({e}). Fix: {fix}, or set "
+                                f"{_WHERE} to a writable directory") from None
             bad = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            path.replace(bad)
+            with doing("setting aside the damaged generation cache", path, _WHERE):
+                path.replace(bad)
             _warn(f"{path}: not a usable SQLite database ({e}); moved to {bad.name}, starting an empty cache")
             self.db = self._open(path)
 

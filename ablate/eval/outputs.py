@@ -51,15 +51,20 @@ def write_outputs(out: Path, rows: list[dict], manifest: dict) -> Path:
     import polars as pl
 
     from ablate.eval.scoring import scores_schema
+    from ablate.fs import doing, ensure_dir
 
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out, "creating the evaluation output dir", "--out")
     preds = pl.DataFrame(rows, schema=_pred_schema())
     scores = pl.DataFrame(scores_from_rows(rows), schema=scores_schema())
-    for name, df in (("predictions.parquet", preds), ("scores.parquet", scores)):
-        tmp = out / f".{name}.tmp"
-        df.write_parquet(tmp)
-        tmp.replace(out / name)
-    write_json(out / "eval.json", manifest)
+    with doing("writing the evaluation outputs", out, "--out"):
+        for name, df in (("predictions.parquet", preds), ("scores.parquet", scores)):
+            tmp = out / f".{name}.tmp"
+            try:
+                df.write_parquet(tmp)
+                tmp.replace(out / name)
+            finally:  # a full disk or a directory named like the file: no half-written temp file stays
+                tmp.unlink(missing_ok=True)
+        write_json(out / "eval.json", manifest)
     return out
 
 

@@ -9,7 +9,9 @@ Scorers (each returns the rule that matched, the `match_rule` column of predicti
 - tempcompass-mc / tempcompass-cm / yes_no: ablate.eval.tempcompass_rules: the official TempCompass rules
   ("official:exact", "official:letter", "official:prefix", "official:sentence", "official:index"), then,
   unless mode="official", judge-free fallbacks ("fallback:normalized", "fallback:start",
-  "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:true-false").
+  "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:true-false") and, for
+  replies still unmatched, "fallback:explicit" (an explicit choice anywhere) and "fallback:first-stated"
+  (the option the reply states first); docs/scoring.md.
 - videomme: official `extract_characters_regex`: drop answer phrases; a reply over 10 words with no
   A-D letter is "unanswered"; else the first A-D letter anywhere ("official:regex").
 - mlvu: the letter before the first ")" (or a bare letter) ("official:letter").
@@ -33,7 +35,7 @@ from ablate.eval import tempcompass_rules as tc
 from ablate.eval import tempcompass_text as tct
 from t3.layout import LETTERS  # option letters, defined once (T3 writes them, scorers read them)
 
-SCORERS_VERSION = {"tempcompass-mc": 2, "tempcompass-cm": 2, "yes_no": 2, "videomme": 2, "mlvu": 2, "t3": 2}
+SCORERS_VERSION = {"tempcompass-mc": 3, "tempcompass-cm": 3, "yes_no": 2, "videomme": 2, "mlvu": 2, "t3": 2}
 SCORING_MODES = ("ablate", "official")  # official: the benchmarks' own rules only, unmatched = wrong
 LETTER_RE = re.compile(r"^\(?([A-J])\)?[.:)]?$")
 PREFIX_RE = re.compile(r"^\(?([A-J])[.:)]\)?\s+(.+)$|^\(([A-J])\)\s*(.+)$")

@@ -62,6 +62,7 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
     if scoring not in SCORING_MODES:
         raise UserError(f"evaluate: scoring {scoring!r} is not one of {list(SCORING_MODES)}")
     base, sampling = resolve_base(base), sampling or SamplingParams(max_tokens=max_tokens)
+    _check_inputs(base, adapters, engine)
     paths = {v: (Path(p) if p is not None else None) for v, p in adapters.items()}
     shas = {v: adapter_sha256(p) for v, p in paths.items()}
     lanes = {v: v if p is not None else None for v, p in paths.items()}  # the engine's adapter name; None: base
@@ -116,6 +117,18 @@ def generate_chunks(work: list, rb: RequestBuilder, ce: CachingEngine, lanes: di
         rate = (ce.requests - n0) / max(ce.seconds - s0, 1e-9)  # engine start and feature extraction excluded
         tally.advance(pos - start, len(hits), rate)
     return replies, set(hits)
+
+
+def _check_inputs(base, adapters: dict[str, Path | None], engine: str) -> None:
+    """Before any engine starts: the base dir is what its config says and every adapter fits it
+    (shapes, target modules, the engine's LoRA rank limit); UserError naming them otherwise."""
+    from ablate.eval.engines import engine_max_lora_rank
+    from ablate.models.checks import adapter_problems, check_base
+
+    check_base(base)
+    bad = adapter_problems(base, adapters, engine_max_lora_rank(engine), engine)
+    if bad:
+        raise UserError("\n".join(f"variant {v}: {why}" for v, why in bad.items()))
 
 
 class _Tally:

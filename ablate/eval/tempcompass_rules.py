@@ -19,23 +19,33 @@ be unambiguous, because a wrong guess is worse than an unmatched reply:
 - fallback:lead-phrase the same after dropping lead phrases ("The best option is", "Answer:", "Based on
                        the provided video, the best matching caption is:" ...);
 - fallback:contained   exactly one option sentence occurs in the reply, not negated ("not", "rather
-                       than", "... is incorrect"), and not merely inside a longer option that also occurs;
+                       than", "unlike", "... is incorrect"), and not merely inside a longer option that
+                       also occurs (unless an explicit choice names another option: that one decides);
+Then the judge's share, for replies the above leave unmatched or find several options in:
+- fallback:explicit    an explicit choice anywhere ("..., so the best option is B. slow motion", "the
+                       correct answer would be C", "I would choose Caption A"), not negated ("I don't
+                       think the answer is B"); two explicit choices of different options are ambiguous;
+- fallback:first-stated the option stated in the first sentence that states any (as contained:
+                       word-bounded, articles ignored, not negated, "left" not inside "from left to
+                       right"); ambiguous when that sentence states two, or when a later sentence turns
+                       to another ("However, ...", "Later ...", "Actually ...");
 - yes/no: fallback:markdown / fallback:lead-phrase for a leading yes/no word, fallback:true-false for a
   leading "True"/"False" ("The statement is false.").
 Options quoted back (two or more option lines) are skipped: only what follows them can answer.
 Never matched: refusals ("It is impossible to tell"), two options at once ("A or B", "(A) and (B)",
 "dribbling ... and then shooting" for "dribbling basketball" / "shooting basketball"), an index whose
 text is another option's sentence ("Caption A: <B's sentence>"), an index naming no option ("(E) ...").
+docs/scoring.md has the whole order and a measurement against the official judge.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import NamedTuple
 
-from ablate.eval.tempcompass_text import (INDEX_WORDS, LEAD_YN, Opt, drop_lead, gold_index, is_refusal, parse_options,
-                                          strip_markdown, words)
+from ablate.eval.tempcompass_text import (ARTICLES, BREAKS, CHOICE, COPULA, INDEX_WORDS, LEAD_YN, NEG_BEFORE, WRONG,
+                                          Opt, affix_free, content_words, drop_lead, gold_index, is_refusal, negated,
+                                          parse_options, sentence_ids, strip_markdown, tokens, words)
 
 OFFICIAL_LETTERS = ("A", "B", "C", "D")  # the official multi-choice rules know these four only
 
@@ -106,15 +116,14 @@ _HEAD_PAREN = re.compile(rf"^\s*[\(\[]{_KEY}[\)\]]")
 _HEAD_BARE = re.compile(rf"^\s*{_KEY}(?:[.:),](?!\w)|(?=[ \t]*(?:\n|$))|(?=\s+is\s+(?:the\s+)?(?:correct|best|right|answer|most)\b))")
 _ORDINAL = re.compile(r"^\s*(?:the\s+)?(first|second|third|fourth)\s+(?:caption|sentence|option|choice|one|description)\b", re.I)
 _CONJ = re.compile(r"^[\s,;/&]*(?:(?:or|and|vs\.?|versus)\b)?[\s,;/&]*", re.I)
-_NEG_BEFORE = {"not", "no", "never", "neither", "nor", "without"}
-_NEG_BEFORE2 = {("rather", "than"), ("instead", "of"), ("other", "than"), ("as", "opposed")}
-_COPULA = {"is", "are", "was", "would", "be", "seems", "appears", "to", "definitely", "clearly"}
-_WRONG = {"incorrect", "wrong", "false", "inaccurate", "not"}
-_BREAKS = set(".,;:!?\n")
 
 
 class _Ambiguous(Exception):
     """Two options fit: the reply stays unmatched."""
+
+
+class _Several(_Ambiguous):
+    """Several option sentences occur: an explicit choice or the first one stated may still decide."""
 
 
 def _head(text: str, opts: tuple[Opt, ...], strict: bool = False) -> tuple[int, str] | None:
@@ -147,9 +156,9 @@ def _check_rest(k: int, rest: str, opts: tuple[Opt, ...]) -> None:
         raise _Ambiguous  # "A or B", "(A) and (B)", "A, B", "Caption A / Caption B"
     w = words(line)
     j = 0
-    while j < len(w) and w[j] in _COPULA | {"does", "do", "did"}:
+    while j < len(w) and w[j] in COPULA | {"does", "do", "did"}:
         j += 1
-    if j < len(w) and w[j] in _WRONG | {"never", "unlikely", "neither"}:
+    if j < len(w) and w[j] in WRONG | {"never", "unlikely", "neither"}:
         raise _Ambiguous  # "Caption A is incorrect ...", "Option 1 does not match"
     if not w or _starts_with_words(w, opts[k].words):
         return
@@ -188,96 +197,125 @@ def _at_start(text: str, opts: tuple[Opt, ...]) -> int | None:
             if best is None or len(o.words) > len(opts[best].words):
                 best = k
     if best is not None and _alive(text, opts) - {best}:
-        raise _Ambiguous  # "X. Later, Y." with X and Y both options
+        raise _Several  # "X. Later, Y." with X and Y both options
     return best
-
-
-def _tokens(s: str) -> list[str]:
-    """words() plus the punctuation that ends a clause (.,;:!? or a line break): negation never crosses one."""
-    s = s.replace("\u2019", "'").replace("\u2018", "'")
-    s = re.sub(r"n't\b", " not", s.lower())
-    return re.findall(r"[a-z0-9]+|[.,;:!?\n]", s)
-
-
-def _negated(tok: list[str], i: int, n: int, lookback: int = 4) -> bool:
-    """Is the option at word tokens tok[i:i+n] negated ("not X", "X rather than", "X is incorrect")?"""
-    before: list[str] = []
-    j = i - 1
-    while j >= 0 and len(before) < lookback and tok[j] not in _BREAKS:
-        before.insert(0, tok[j])
-        j -= 1
-    if _NEG_BEFORE & set(before) or any(tuple(before[x:x + 2]) in _NEG_BEFORE2 for x in range(len(before) - 1)):
-        return True
-    after: list[str] = []
-    j = i + n
-    while j < len(tok) and len(after) < 4 and tok[j] not in _BREAKS:
-        after.append(tok[j])
-        j += 1
-    j = 0
-    while j < len(after) and after[j] in _COPULA:
-        j += 1
-    return j < len(after) and (after[j] in _WRONG - {"not"} or (after[j] == "not" and j > 0))
-
-
-_ARTICLES = {"a", "an", "the"}
-
-
-def _content(ws) -> tuple[str, ...]:
-    return tuple(w for w in ws if w not in _ARTICLES)
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _affix_free(opts: tuple[Opt, ...]) -> tuple[list[tuple[str, ...]], int]:
-    """Option sentences without the words all of them share at the start and at the end ("She is
-    dancing" / "She is walking" -> "dancing" / "walking"); [] when that leaves two alike or one empty."""
-    ws = [_content(o.words) for o in opts]
-    if len(ws) < 2 or not all(ws):
-        return [], 0
-    pre = 0
-    while all(len(w) > pre for w in ws) and len({w[pre] for w in ws}) == 1:
-        pre += 1
-    suf = 0
-    while all(len(w) > pre + suf for w in ws) and len({w[-1 - suf] for w in ws}) == 1:
-        suf += 1
-    if not pre and not suf:
-        return [], 0
-    cut = [w[pre:len(w) - suf] for w in ws]
-    return (cut, pre) if all(cut) and len(set(cut)) == len(cut) else ([], 0)
 
 
 def _alive(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | None = None, lookback: int = 4) -> set[int]:
     """Options whose sentence occurs in text (word-aligned, articles ignored, not negated, not inside a
-    longer option's occurrence); `forms` replaces the option sentences (see _affix_free)."""
-    tok = [t for t in _tokens(text) if t not in _ARTICLES]
-    pos = [i for i, t in enumerate(tok) if t not in _BREAKS]  # word index -> token index
+    longer option's occurrence); `forms` replaces the option sentences (see affix_free)."""
+    return {k for _, k in _mentions(text, opts, forms, lookback)[1]}
+
+
+def _mentions(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | None = None,
+              lookback: int = 4) -> tuple[list[str], list[tuple[int, int]]]:
+    """(tokens without articles, [(token index where the occurrence starts, option)]) for _alive's occurrences."""
+    tok = [t for t in tokens(text) if t not in ARTICLES]
+    pos = [i for i, t in enumerate(tok) if t not in BREAKS]  # word index -> token index
     ws = [tok[i] for i in pos]
     spans: dict[int, list[tuple[int, int]]] = {}
-    for k, w in enumerate(forms if forms is not None else [_content(o.words) for o in opts]):
+    for k, w in enumerate(forms if forms is not None else [content_words(o.words) for o in opts]):
         n = len(w)
         if n:
             spans[k] = [(i, i + n) for i in range(len(ws) - n + 1) if tuple(ws[i:i + n]) == w]
-    alive = set()
+    found = []
     for k, sp in spans.items():
         for a, b in sp:
             if any(j != k and c <= a and b <= d and d - c > b - a for j, sj in spans.items() for c, d in sj):
                 continue  # "left" inside "from left to right"
-            if _negated(tok, pos[a], pos[b - 1] - pos[a] + 1, lookback):
+            if negated(tok, pos[a], pos[b - 1] - pos[a] + 1, lookback):
                 continue
-            alive.add(k)
-    return alive
+            found.append((pos[a], k))
+    return tok, sorted(found)
 
 
 def _contained(text: str, opts: tuple[Opt, ...]) -> int | None:
     """Exactly one option sentence occurs in text, by _alive."""
     alive = _alive(text, opts)
-    forms, pre = _affix_free(opts)  # what tells the options apart: "dancing" in "She is dancing"
+    forms, pre = affix_free(opts)  # what tells the options apart: "dancing" in "She is dancing"
     cut = _alive(text, opts, forms, 4 + pre) if forms else set()
     if alive and cut - alive:
-        raise _Ambiguous  # "dribbling a basketball and then shooting it": another option's key words too
+        raise _Several  # "dribbling a basketball and then shooting it": another option's key words too
     alive = alive or cut  # "The woman is seen dancing and singing" for "She is dancing and singing"
     if len(alive) > 1:
-        raise _Ambiguous
+        raise _Several
     return alive.pop() if alive else None
+
+
+# ---- the judge's share: an explicit choice anywhere, else the option stated first ------------------
+
+_NOT_CHOSEN = NEG_BEFORE | {"whether", "if", "unless", "doubt"}  # "I don't think the answer is C"
+_BARE_CAPITAL = re.compile(r"^\(?([A-Z])\)?(?=\s*(?:$|[-\u2013\u2014(]|(?:because|since|as|which|for)\b))")
+_TURN = {"however", "but", "actually", "instead", "rather", "wait", "later", "then", "afterwards", "finally"}
+
+
+def _chosen(rest: str, opts: tuple[Opt, ...]) -> int | None:
+    """The option named right after an explicit-choice phrase: an index ("C", "(C)", "C. slow motion",
+    "Caption B"), an option's text at the start, or exactly one option stated in that sentence."""
+    line = rest.split("\n", 1)[0].strip()
+    h = _head(line, opts)
+    if h is not None:
+        try:
+            _check_rest(h[0], h[1], opts)
+        except _Ambiguous:
+            return None  # "A or C", "C, not A", "Caption A: <B's sentence>": no single choice here
+        return h[0]
+    w = content_words(words(line))
+    forms = [content_words(o.words) for o in opts]
+    starts = [k for k, f in enumerate(forms) if f and w[:len(f)] == f]
+    if starts:
+        return max(starts, key=lambda k: len(opts[k].words))  # "left" never beats "left to right"
+    m = _BARE_CAPITAL.match(line)
+    if m:
+        return next((k for k, o in enumerate(opts) if o.key == m.group(1).lower()), None)
+    sentence = re.split(r"[.!?](?:\s|$)", line, maxsplit=1)[0]
+    alive = _alive(sentence, opts)
+    return alive.pop() if len(alive) == 1 else None
+
+
+def _explicit(text: str, opts: tuple[Opt, ...]) -> int | None:
+    """The option every explicit choice in text names ("..., so the best option is B"), or None; two
+    explicit choices of different options are ambiguous."""
+    chosen = set()
+    for m in CHOICE.finditer(text):
+        before = []  # the words before the phrase in its clause
+        for t in reversed(tokens(text[:m.start()])):
+            if t in BREAKS or len(before) == 4:
+                break
+            before.append(t)
+        if _NOT_CHOSEN & set(before):
+            continue
+        k = _chosen(text[m.end():], opts)
+        if k is not None:
+            chosen.add(k)
+    if len(chosen) > 1:
+        raise _Ambiguous
+    return chosen.pop() if chosen else None
+
+
+def _first_stated(text: str, opts: tuple[Opt, ...]) -> int | None:
+    """The option stated in the first sentence that states any (by _alive's occurrences, also the words that
+    tell the options apart), or None; ambiguous when that sentence states two, or when a later sentence
+    turns to another option ("However, ...", "Later ...")."""
+    tok, found = _mentions(text, opts)
+    forms, pre = affix_free(opts)
+    if forms:
+        found += _mentions(text, opts, forms, 4 + pre)[1]
+    if not found:
+        return None
+    sent = sentence_ids(tok)
+    first = min(sent[i] for i, _ in found)
+    ks = {k for i, k in found if sent[i] == first}
+    if len(ks) > 1:
+        raise _Ambiguous  # "eating and then cooking", "slow motion or normal speed"
+    k = ks.pop()
+    opening = {}
+    for i, t in enumerate(tok):
+        if t not in BREAKS:
+            opening.setdefault(sent[i], t)
+    if any(j != k and sent[i] > first and opening.get(sent[i]) in _TURN for i, j in found):
+        raise _Ambiguous  # an option named, then another argued for
+    return k
 
 
 def _after_listing(text: str, opts: tuple[Opt, ...]) -> str | None:
@@ -311,15 +349,24 @@ def fallback_choice(reply: str, opts: tuple[Opt, ...]) -> tuple[int, str] | None
     try:
         if not t0 or is_refusal(t0) or is_refusal(t2):
             return None
-        for text, rule in stages:
-            k = _whole(text, opts)
-            if k is not None:
-                return k, rule
-            k = _at_start(text, opts)
-            if k is not None:
-                return k, "fallback:start" if rule == "fallback:normalized" else rule
-        k = _contained(t1, opts)
-        return (k, "fallback:contained") if k is not None else None
+        try:
+            for text, rule in stages:
+                k = _whole(text, opts)
+                if k is not None:
+                    return k, rule
+                k = _at_start(text, opts)
+                if k is not None:
+                    return k, "fallback:start" if rule == "fallback:normalized" else rule
+            k = _contained(t1, opts)
+            if k is not None and _explicit(t1, opts) in (None, k):  # "X ... so the answer is Y": Y decides
+                return k, "fallback:contained"
+        except _Several:
+            pass  # several option sentences occur: an explicit choice or the first stated decides
+        k = _explicit(t1, opts)
+        if k is not None:
+            return k, "fallback:explicit"
+        k = _first_stated(t1, opts)
+        return (k, "fallback:first-stated") if k is not None else None
     except _Ambiguous:
         return None
 

@@ -7,7 +7,8 @@
 
 The matchers of ablate.eval.tempcompass_rules (and the t3 rules of ablate.eval.scoring) read replies
 and options through these functions only, so "the same up to case, punctuation and markdown" has
-one meaning everywhere.
+one meaning everywhere; tokens(), negated() and sentence_ids() say where an option mentioned inside
+a reply stands (negated or not, in which sentence), CHOICE finds an explicit choice anywhere.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ _LEAD = [re.compile(p, re.I) for p in (
     r"(?:\s+(?:for|to)\s+(?:the|this)\s+(?:video|question|clip))?"
     r"\s*(?:is|would be|:)\s*:?\s*",
 )]
+# an explicit choice anywhere in a reply ("..., so the best option is B. slow motion", "the correct answer
+# would be C", "I would choose Caption A"); what follows it names the option
+CHOICE = re.compile(
+    r"(?:\b(?:the|my|our)\s+(?:(?:best|correct|right|final|most\s+\w+)\s+)?|\b(?:best|correct|right|final)\s+)"
+    r"(?:matching\s+|fitting\s+)?(?:answer|option|choice|caption|sentence|description)"
+    r"(?:\s+(?:to|for)\s+(?:the|this)\s+(?:video|question|clip))?"
+    r"\s+(?:is|would\s+be|should\s+be|will\s+be|seems\s+to\s+be|appears\s+to\s+be)\b\s*:?\s*(?:that\s+)?"
+    r"|\b(?:answer|option|choice)\s*:\s*"
+    r"|\bi\s+(?:would\s+|will\s+)?(?:choose|select|pick|go\s+with)\b\s*:?\s*", re.I)
 LEAD_YN = re.compile(r"^(?:the\s+)?(?:statement|sentence|caption|description|claim)\s+(?:is|seems)\s+", re.I)
 
 _REFUSAL = re.compile(
@@ -111,3 +121,74 @@ def gold_index(opts: tuple[Opt, ...], answer: str) -> int | None:
         k = next((k for k, o in enumerate(opts) if o.key == m.group(1).lower()), None)
         return k
     return None
+
+
+# ---- tokens, negation, sentences: how the fallbacks read an option mentioned inside a reply ------
+
+NEG_BEFORE = {"not", "no", "never", "neither", "nor", "without", "unlike"}  # "not X", "unlike X"
+NEG_BEFORE2 = {("rather", "than"), ("instead", "of"), ("other", "than"), ("as", "opposed")}  # "rather than X"
+COPULA = {"is", "are", "was", "would", "be", "seems", "appears", "to", "definitely", "clearly"}
+WRONG = {"incorrect", "wrong", "false", "inaccurate", "unlikely", "not"}  # "X is incorrect", "X is not ..."
+BREAKS = set(".,;:!?\n")  # negation never crosses a clause break
+ARTICLES = {"a", "an", "the"}  # ignored when an option's words are looked for in a reply
+
+
+def tokens(s: str) -> list[str]:
+    """words() plus the punctuation that ends a clause (.,;:!? or a line break): negation never crosses one."""
+    s = s.replace("\u2019", "'").replace("\u2018", "'")
+    s = re.sub(r"n't\b", " not", s.lower())
+    return re.findall(r"[a-z0-9]+|[.,;:!?\n]", s)
+
+
+def negated(tok: list[str], i: int, n: int, lookback: int = 4) -> bool:
+    """Is the option at word tokens tok[i:i+n] negated ("not X", "X rather than", "X is incorrect")?"""
+    before: list[str] = []
+    j = i - 1
+    while j >= 0 and len(before) < lookback and tok[j] not in BREAKS:
+        before.insert(0, tok[j])
+        j -= 1
+    if NEG_BEFORE & set(before) or any(tuple(before[x:x + 2]) in NEG_BEFORE2 for x in range(len(before) - 1)):
+        return True
+    after: list[str] = []
+    j = i + n
+    while j < len(tok) and len(after) < 4 and tok[j] not in BREAKS:
+        after.append(tok[j])
+        j += 1
+    j = 0
+    while j < len(after) and after[j] in COPULA:
+        j += 1
+    return j < len(after) and (after[j] in WRONG - {"not"} or (after[j] == "not" and j > 0))
+
+
+def content_words(ws) -> tuple[str, ...]:
+    return tuple(w for w in ws if w not in ARTICLES)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def affix_free(opts: tuple[Opt, ...]) -> tuple[list[tuple[str, ...]], int]:
+    """Option sentences without the words all of them share at the start and at the end ("She is
+    dancing" / "She is walking" -> "dancing" / "walking"); [] when that leaves two alike or one empty."""
+    ws = [content_words(o.words) for o in opts]
+    if len(ws) < 2 or not all(ws):
+        return [], 0
+    pre = 0
+    while all(len(w) > pre for w in ws) and len({w[pre] for w in ws}) == 1:
+        pre += 1
+    suf = 0
+    while all(len(w) > pre + suf for w in ws) and len({w[-1 - suf] for w in ws}) == 1:
+        suf += 1
+    if not pre and not suf:
+        return [], 0
+    cut = [w[pre:len(w) - suf] for w in ws]
+    return (cut, pre) if all(cut) and len(set(cut)) == len(cut) else ([], 0)
+
+
+def sentence_ids(tok: list[str]) -> list[int]:
+    """Sentence number of each token: a sentence ends at a line break, "!", "?", ";" or a "." not inside a number."""
+    out, n = [], 0
+    for i, t in enumerate(tok):
+        out.append(n)
+        digits = 0 < i < len(tok) - 1 and tok[i - 1][-1:].isdigit() and tok[i + 1][:1].isdigit()
+        if t in "\n!?;" or (t == "." and not digits):
+            n += 1
+    return out

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import ablate
 from ablate.core import stable_hash, write_json
+from ablate.fs import doing
 from ablate.names import check_name, child_path
 from ablate.sweep.executor import Executor
 from ablate.sweep.live import Live
@@ -198,10 +199,12 @@ class Ctx:
 
     def save(self, v: Variant | None = None) -> None:
         if v is not None:
-            write_json(child_path(self.runs, "variants", f"{check_name(v.id, 'variant id', self.recipe.path)}.json"),
-                       self.record.variant(v).to_json())
-        write_json(child_path(self.runs, "sweeps", check_name(self.recipe.name, "recipe.name", self.recipe.path),
-                              "sweep.json"), self.record.to_json())
+            path = child_path(self.runs, "variants", f"{check_name(v.id, 'variant id', self.recipe.path)}.json")
+            with doing("writing the variant record", path, "--runs-dir"):
+                write_json(path, self.record.variant(v).to_json())
+        path = child_path(self.runs, "sweeps", check_name(self.recipe.name, "recipe.name", self.recipe.path), "sweep.json")
+        with doing("writing the sweep record", path, "--runs-dir"):
+            write_json(path, self.record.to_json())
 
 
 def recipe_hash(recipe: Recipe) -> str:

@@ -52,6 +52,12 @@ def _sweep(args) -> int:
     from ablate.sweep.runner import run_sweep
 
     recipe = load_recipe(args.recipe, args.overrides, check_paths=True)
+    if args.lm:  # the embedded base's LM from a local copy: the base build child and every worker read it
+        import os
+
+        from ablate.base.lm_source import ENV
+
+        os.environ[ENV] = str(Path(args.lm).expanduser().resolve())
     with make_executor(recipe.sweep, args.executor, args.address) as executor:
         runs = Path(args.runs_dir).resolve() if executor.remote else args.runs_dir  # paths in jobs read on other nodes
         record = run_sweep(recipe, runs, args.reports_dir, force=args.force, executor=executor)  # work on every node
@@ -81,9 +87,12 @@ def make_executor(sweep, executor: str | None = None, address: str | None = None
 
 
 def _report(args) -> int:
+    from ablate.fs import doing
     from ablate.sweep.report import rebuild
 
-    for p in rebuild(args.target, args.runs_dir, args.reports_dir, scoring=args.scoring):
+    with doing("writing the report", args.reports_dir, "--reports-dir"):
+        paths = rebuild(args.target, args.runs_dir, args.reports_dir, scoring=args.scoring)
+    for p in paths:
         print(f"report: {p}")
     return 0
 
@@ -101,6 +110,9 @@ def add_cli(sub) -> None:
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster to join (auto = the one `ray start --head` started, or HOST:PORT); "
                         "without it --executor ray starts a local cluster for this sweep")
+    p.add_argument("--lm", default=None, metavar="PATH",
+                   help="the embedded base's pretrained LM from a local copy (HF directory or .gguf file) instead "
+                        "of the package registry (also: $ABLATE_LM)")
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("validate", help="check recipes (schema, values, paths) without running anything")

@@ -26,8 +26,11 @@ class RunsLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "RunsLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        from ablate.fs import doing, ensure_dir
+
+        ensure_dir(self.path.parent, "creating the runs dir", "--runs-dir")
+        with doing("locking the runs dir", self.path, "--runs-dir"):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -272,7 +272,9 @@ def _paths(err: _Errors, sec: dict, benches: list[BenchmarkSpec]) -> None:
         err.add("data.corpus", f"corpus file {data.corpus} does not exist")
     if data and data.replay and data.replay != "base" and not Path(data.replay).exists():
         err.add("data.replay", f"replay file {data.replay} does not exist")
-    if base and base.model not in ("tiny", "tiny-t3", "micro") and not Path(base.model).is_dir():
+    from ablate.base import EMBEDDED
+
+    if base and base.model not in EMBEDDED and not Path(base.model).is_dir():
         err.add("base.model", f"base model directory {base.model} does not exist (or use \"tiny\")")
     for b in benches:
         if b.path and not Path(b.path).exists():

@@ -207,7 +207,8 @@ def formats_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
 
 RULE_ORDER = ("official:exact", "official:letter", "official:prefix", "official:sentence", "official:index",
               "official:regex", "t3:exact", "t3:letter", "t3:option", "fallback:normalized", "fallback:start",
-              "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:true-false")
+              "fallback:markdown", "fallback:lead-phrase", "fallback:contained", "fallback:explicit",
+              "fallback:first-stated", "fallback:true-false")
 
 
 def match_rule_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from ablate.core import UserError, stable_hash
+from ablate.fs import doing
 from ablate.eval.benchmarks import REGISTRY, default_path
 from ablate.names import check_name, child_path
 from ablate.sweep.bookkeeping import Ctx, Ran, SweepRecord, clean_tmp, stage_run, write_stage_run
@@ -70,6 +71,9 @@ def _prepare(ctx: Ctx) -> None:
 
         t3.read_captions(ctx.corpus, format=r.data.corpus_format, caption_field=r.data.caption_field)
     ctx.base = _resolve_base(r.base.model)
+    from ablate.models.checks import check_base
+
+    check_base(ctx.base)  # a base dir that is not what its config.json says stops the sweep before any stage
     # children get the resolved directory, never the spec: they must use exactly this base
     ctx.record.base = r.base.model
     ctx.record.base_hash = ctx.base.hash
@@ -262,6 +266,20 @@ def _bench_specs(ctx: Ctx, probe_dir: Path | None) -> list[dict]:
     return out
 
 
+def _fitting(ctx: Ctx, vs: list[Variant]) -> list[Variant]:
+    """The variants whose adapter fits the base and the engine (ablate.models.checks); each other one
+    fails here, before any engine starts, with its own error row, and the rest are evaluated."""
+    from ablate.eval.engines import engine_max_lora_rank
+    from ablate.models.checks import adapter_problems
+
+    engine = vs[0].eval.engine
+    bad = adapter_problems(ctx.base, {v.id: ctx.record.variant(v).adapter for v in vs}, engine_max_lora_rank(engine), engine)
+    for v in vs:
+        if v.id in bad:
+            ctx.fail(v, "eval", bad[v.id], None)
+    return [v for v in vs if v.id not in bad]
+
+
 def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list[Path]:
     t0 = time.perf_counter()
     benches = _bench_specs(ctx, probe_dir)
@@ -269,6 +287,7 @@ def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list
     for v in variants:
         if ctx.record.variant(v).status != "failed":
             groups.setdefault(stable_hash(v.eval_key), []).append(v)
+    groups = {g: vs for g, vs in ((g, _fitting(ctx, vs)) for g, vs in groups.items()) if vs}
     k = ctx.executor.shards()
     jobs = []
     for vs in groups.values():
@@ -327,6 +346,7 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
     check_name(recipe.name, "recipe.name", recipe.path)  # it becomes runs/sweeps/<name>/, reports/<name>/
     for root, parts in ((runs, ("sweeps", recipe.name)), (runs, ("variants",)), (Path(reports_dir), (recipe.name,))):
         child_path(root, *parts)  # a symlink leading out of the runs / reports dir stops us before any work
+    _check_dirs(runs, Path(reports_dir))  # a file in the way, a read-only disk: stop before any work
     t_start = time.perf_counter()
     variants = expand(recipe)
     live = live or Live([(v.id, v.label) for v in variants])
@@ -354,11 +374,24 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
             t0 = time.perf_counter()
             from ablate.sweep.report import report_from_record
 
-            path = report_from_record(record.to_json(), child_path(reports_dir, recipe.name), eval_dirs)
+            out = child_path(reports_dir, recipe.name)
+            with doing("writing the report", out, "--reports-dir"):
+                path = report_from_record(record.to_json(), out, eval_dirs)
             live.summary("report", f"{path} in {time.perf_counter() - t0:.1f}s")
         record.report = str(path)
         ctx.save()
     return record.to_json()
+
+
+def _check_dirs(runs: Path, reports: Path) -> None:
+    """Runs dir, reports dir and caches are (or become) writable directories; else a UserError naming one."""
+    from ablate.core import cache_root, node_cache_root
+    from ablate.fs import writable_dir
+
+    for what, path, option in (("creating the runs dir", runs, "--runs-dir"), ("creating the reports dir", reports, "--reports-dir"),
+                               ("writing the cache dir", cache_root(), "ABLATE_CACHE"),
+                               ("writing the node cache dir", node_cache_root(), "ABLATE_NODE_CACHE (else ABLATE_CACHE)")):
+        writable_dir(path, what, option)
 
 
 def _shared_paths(ctx: Ctx) -> dict[str, Path]:

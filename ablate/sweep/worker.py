@@ -28,12 +28,23 @@ def main(argv: list[str]) -> int:
     from ablate.core import UserError
     from ablate.sweep.stage import STAGES, job_from_json
 
+    what = f"the stage job {argv[0]}"
     try:
         spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
         job = job_from_json(spec["job"])
+        what = f"the {job.kind} stage writing its output"
         STAGES[job.kind].run(job, Path(spec["out"]), _emit)
     except UserError as e:
         print(f"@@error {e}", flush=True)
+        return 2
+    except OSError as e:
+        from ablate.fs import is_environment_error, os_user_error
+
+        traceback.print_exc(file=sys.stdout)
+        if not is_environment_error(e):  # a bug, recorded like any other
+            print(f"@@error {type(e).__name__}: {e}", flush=True)
+            return 1
+        print(f"@@error {os_user_error(e, what)}", flush=True)
         return 2
     except Exception as e:  # noqa: BLE001 - the executor records it; the traceback goes to the log
         traceback.print_exc(file=sys.stdout)

@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
     import t3
 
+    from ablate.fs import output_dir
+
+    output_dir(args.out, "writing the synthesized data", "--out")
     t0 = time.perf_counter()
     spec = t3.SynthSpec(mix=t3.parse_mix(args.mix), n=args.n, probe_n=args.probe_n, frames=args.frames,
                         length_scale=args.length_scale, seed=args.seed, probe_fraction=args.probe_fraction,

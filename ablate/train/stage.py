@@ -188,6 +188,9 @@ def train_adapter(
         raise UserError(f"{out}: exists and is not an adapter directory; refusing to overwrite it")
     sel = select_examples(data, n, mix=mix, replay=replay, replay_ratio=options.replay_ratio)
     tbase = resolve_base(base)
+    from ablate.models.checks import check_base
+
+    check_base(tbase)  # config.json without weights, weights of another shape: say so before training starts
     from ablate.train.loop import device_and_precision
 
     device, precision = device_and_precision(options.precision)
@@ -252,7 +255,10 @@ def _cmd_train(args) -> int:
 
     from ablate.ui import console
 
+    from ablate.fs import output_dir
+
     mix = t3.parse_mix(args.mix) if args.mix else None
+    output_dir(args.out, "writing the adapter", "--out")
     m = train_adapter(args.base, args.data, args.out, args.n, options_from_args(args), mix=mix, replay=args.replay)
     console.print(
         f"adapter {args.out}: {m['samples']} samples, {m['steps']} steps, final loss {m['final_loss']:.4f}, "

@@ -18,7 +18,16 @@ from ablate.eval.engines.base import Engine, Generation, Request, SamplingParams
 
 BACKENDS = {"vllm": "ablate.eval.engines.vllm_engine", "hf": "ablate.eval.engines.hf_engine"}
 
-__all__ = ["BACKENDS", "Engine", "Generation", "Request", "SamplingParams", "adapter_sha256", "load_engine", "lora_ids"]
+__all__ = ["BACKENDS", "Engine", "Generation", "Request", "SamplingParams", "adapter_sha256", "engine_max_lora_rank",
+           "load_engine", "lora_ids"]
+
+
+def engine_max_lora_rank(name: str) -> int | None:
+    """The largest LoRA rank backend `name` serves (its module's MAX_LORA_RANK; None = no limit).
+    Reading it imports the backend module only, never vllm or torch."""
+    if name not in BACKENDS:
+        return None
+    return getattr(importlib.import_module(BACKENDS[name]), "MAX_LORA_RANK", None)
 
 
 def load_engine(name: str, lm_dir: str | Path, adapters: dict[str, Path | None], **options) -> Engine:

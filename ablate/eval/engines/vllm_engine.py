@@ -27,6 +27,7 @@ from ablate.eval.engines.base import Generation, Request, adapter_config, lora_i
 
 _MAX_RUNS = 32  # more runs of one adapter's rows than this in a LoRA op: group them by sorting
 _RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
+MAX_LORA_RANK = _RANKS[-1]  # checked before the engine starts (ablate.models.checks)
 
 
 def _prepare_env() -> None:
@@ -145,6 +146,10 @@ def _use_grouped_cpu_lora_ops() -> None:
 def max_lora_rank(adapters: dict[str, Path | None]) -> int:
     ranks = [int(adapter_config(p).get("r", 8)) for p in adapters.values() if p is not None]
     need = max(ranks, default=8)
+    if need > MAX_LORA_RANK:
+        from ablate.core import UserError
+
+        raise UserError(f"LoRA rank {need} is above vLLM's maximum LoRA rank {MAX_LORA_RANK}")
     return next(r for r in _RANKS if r >= need)
 
 
