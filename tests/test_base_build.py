@@ -194,3 +194,55 @@ def test_letter_weight_weights_only_the_option_letter(micro_base):
         ours = weighted_loss(model(**batch).logits, labels, (labels != -100).float())
         heavier = weighted_loss(model(**batch).logits, labels, w)
     assert torch.allclose(ours, ref, atol=1e-5) and not torch.allclose(heavier, ref, atol=1e-4)
+
+
+def test_frozen_lm_with_alignment_stage_trains_only_the_projector(tmp_path, monkeypatch):
+    """`freeze_lm` (as the pretrained `smol` base): stages 1-2 change the projector, never the LM; `align_steps`
+    first fits the projector to the LM's word embeddings without any LM pass, and its loss falls."""
+    import torch
+    from safetensors.torch import load_file
+
+    from ablate.base.config import get_config
+    from ablate.base.model import new_model
+    from ablate.base.pretrain import build
+    from ablate.core import read_json
+
+    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path))
+    b = build("micro", verbose=False, freeze_lm=True, align_steps=20, align_batch=8)
+    m = read_json(b.root / "manifest.json")
+    align = m["curves"]["stage1a_align"]
+    assert align["steps"] == 20 and align["loss_last"] < align["loss_first"]
+    # the LM saved in lm/ is the LM the model started with (same seed, same tokenizer)
+    from transformers import AutoTokenizer
+
+    cfg = get_config("micro", freeze_lm=True, align_steps=20, align_batch=8)
+    fresh = new_model(cfg, AutoTokenizer.from_pretrained(b.lm_dir))
+    saved = load_file(str(b.lm_dir / "model.safetensors"))
+    for k, v in fresh.model.language_model.state_dict().items():
+        assert torch.equal(saved[f"model.{k}"], v), k
+    proj = load_file(str(b.root / "vision" / "model.safetensors"))
+    assert not torch.equal(proj["multi_modal_projector.linear_1.weight"], fresh.model.multi_modal_projector.linear_1.weight)
+
+
+def test_patch_word_targets_say_what_each_patch_shows():
+    """An object's patch targets the mean embedding of its words; an empty patch the lighting and its position."""
+    import numpy as np
+    import torch
+
+    from ablate.base.pretrain import patch_word_targets
+
+    class Tok:  # one id per word
+        vocab: dict = {}
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [self.vocab.setdefault(w, len(self.vocab)) for w in text.split()]}
+
+    tok, embed = Tok(), torch.randn(200, 4)
+    labels = np.zeros((1, 3, 9), np.int64)
+    labels[0, :, 4] = (1, 2, 2)  # the first colour, shape and size index + 1, in the centre patch
+    t = patch_word_targets(tok, embed, labels, np.array([0]), grid=3)
+    from ablate.world.scene import COLOR_NAMES, SHAPES, SIZES
+
+    ids = tok(f" {SIZES[1]} {COLOR_NAMES[0]} {SHAPES[1]} at the center")["input_ids"]
+    assert torch.allclose(t[0, 4], embed[ids].mean(0))
+    assert torch.allclose(t[0, 0], embed[tok(" dim empty top left")["input_ids"]].mean(0))

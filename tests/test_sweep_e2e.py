@@ -72,10 +72,11 @@ def test_run_tree_and_report(first):
             assert (t / "adapter_model.safetensors").is_file() and (t / "manifest.json").is_file()
             assert (runs / "synth" / v["stages"]["synth"] / "train.parquet").is_file()
             assert (runs / "train" / f"{v['stages']['train']}.log").is_file()
+            assert list((t / "tensorboard" / v["label"]).glob("events.out.tfevents.*"))  # report_to's default
     assert "[sweep:train] 2 trained, 0 cached, 0 failed" in out.stdout  # plain lines: stdout is not a TTY
     rep = d / "reports" / "smoke"
     md = (rep / "report.md").read_text()
-    for s in ("## Run summary", "## Scaling grid", "## Task-mix table", "## Text vs video correlation", "## Per-benchmark breakdown"):
+    for s in ("## Run summary", "## Training", "## Scaling grid", "## Task-mix table", "## Text vs video correlation", "## Per-benchmark breakdown"):
         assert s in md
     res = pl.read_parquet(rep / "results.parquet")
     assert set(res["benchmark"]) == {"t3-probe", "world-video", "world-text"}
@@ -90,7 +91,7 @@ def test_run_tree_and_report(first):
 def test_second_run_does_nothing(first):
     d, _ = first
     t0 = time.perf_counter()
-    out = sweep(d / "runs", d / "reports")
+    out = sweep(d / "runs", d / "reports", "--report-to", "none")  # another tracker changes no key
     assert out.returncode == 0, out.stdout[-3000:]
     assert record(d / "runs")["executed"] == {"synth": 0, "train": 0, "eval": 0}
     assert "2 cached" in out.stdout

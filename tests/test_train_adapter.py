@@ -24,7 +24,8 @@ def test_adapter_files_manifest_and_peft_load(train_lm_dir, train_pool, tmp_path
     out = tmp_path / "a"
     m = train_adapter(train_lm_dir, train_pool, out, n=32, options=FAST, on_step=lambda *a: steps.append(a),
                       show_progress=False)
-    assert sorted(p.name for p in out.iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "loss.parquet", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "loss.parquet",
+                                                     "manifest.json", "tensorboard"]  # report_to's default
     assert json.loads((out / "manifest.json").read_text()) == m
     assert m["steps"] == 4 and m["samples"] == 32
     from ablate.base.precision import resolve_precision

@@ -33,6 +33,7 @@ class BaseConfig:
     freeze_lm: bool = False  # stages 1-2 train the projector only (LLaVA's stage 1); the LM stays as pretrained
     align_steps: int = 0  # projector steps matching the LM's input embeddings of each patch's words (no LM pass)
     align_batch: int = 64
+    canonical_captions: bool = False  # stage 1 captions are the frame descriptions of the bench's text twin
     # from-scratch LM: Qwen2, head_dim 64 because vLLM's CPU attention rejects smaller heads
     hidden: int = 128
     layers: int = 3
@@ -106,9 +107,9 @@ CONFIGS: dict[str, BaseConfig] = {
                           layout="slots", slot_lists=True, vision_cache=True,
                           binding_steps=1500, binding=0.3, letter_weight=5.0, stage_lr=1e-3),
     # the embedded video LLM of issue #23: SmolLM2-135M-Instruct, frozen, fed by a tower trained here
-    "smol": BaseConfig(name="smol", lm="smollm2-135m-instruct", freeze_lm=True, vision_cache=True,
-                       align_steps=300, stage1_steps=100, stage2_steps=0, batch_size=8, eval_images=50,
-                       eval_clips=10, eval_bench=100),
+    "smol": BaseConfig(name="smol", lm="smollm2-135m-instruct", freeze_lm=True, vision_cache=True, layout="slots",
+                       align_steps=300, stage1_steps=150, stage2_steps=0, batch_size=8, canonical_captions=True,
+                       eval_images=30, eval_clips=5, eval_bench=60, threads=1),
     # a few dozen steps: builds in seconds; formats and mechanics only, not quality
     "micro": BaseConfig(
         name="micro", vision_layers=1, layers=1, intermediate=128, vocab_size=512, tokenizer_captions=400,

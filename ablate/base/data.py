@@ -74,13 +74,16 @@ def stage0_batch(rng: random.Random, size: int, grid: int, n: int):
             np.array([light for _, light in labels], np.int64))
 
 
-def stage1_sample(rng: random.Random, size: int) -> Sample:
-    from ablate.world.captions import caption
+def stage1_sample(rng: random.Random, size: int, canonical: bool = False) -> Sample:
+    """One captioned image: a varied caption in grid order, or (`canonical`) the one short description the
+    bench's text twin uses for a frame (`describe`), so a frame comes to mean what its caption line says."""
+    from ablate.world.captions import caption, describe
     from ablate.world.render import render
     from ablate.world.scene import sample_scene
 
     scene = sample_scene(rng)
-    return Sample(IMAGE_TOKEN + "\n" + rng.choice(CAPTION_PROMPTS), caption(scene, rng, grid_order=True),
+    prompt = rng.choice(CAPTION_PROMPTS)
+    return Sample(IMAGE_TOKEN + "\n" + prompt, describe(scene) if canonical else caption(scene, rng, grid_order=True),
                   render(scene, size)[None], "caption")
 
 

@@ -105,8 +105,9 @@ def hf_generate(model, tokenizer, items, max_new_tokens: int, batch_size: int = 
         frames = [f for _, f in chunk if len(f)]
         pv = (torch.from_numpy(preprocess(np.concatenate(frames), int(model.config.vision_config.image_size), CLIP_MEAN, CLIP_STD))
               if frames else None)  # text-only items (the bench's text twin) have no frames
+        vision = {"pixel_values": pv} if pv is not None else {}  # Llava's generate() reads a None as an image
         with torch.no_grad():
-            gen = model.generate(input_ids=input_ids, attention_mask=mask, pixel_values=pv, do_sample=False,
+            gen = model.generate(input_ids=input_ids, attention_mask=mask, **vision, do_sample=False,
                                  max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
                                  pad_token_id=tokenizer.pad_token_id)
         out += tokenizer.batch_decode(gen[:, L:], skip_special_tokens=True)

@@ -445,7 +445,7 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch, lm
 
         stage_lr = cfg.stage_lr or cfg.lr
         stages = [("stage1_captions", "stage1 captions", cfg.stage1_steps,
-                   drills_or(lambda r: [stage1_sample(r, s) for _ in range(cfg.batch_size)]), stage_lr),
+                   drills_or(lambda r: [stage1_sample(r, s, cfg.canonical_captions) for _ in range(cfg.batch_size)]), stage_lr),
                   ("stage2_instructions", "stage2 instructions", cfg.stage2_steps,
                    drills_or(lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design)), stage_lr)]
         if cfg.binding_steps:  # option binding forms only on an LM that trains nothing else (experiments 7-10)

@@ -32,7 +32,7 @@ from ablate.names import check_name, child_path
 from ablate.sweep.executor import Executor
 from ablate.sweep.live import Live
 from ablate.sweep.plan import Variant
-from ablate.sweep.sections import Recipe
+from ablate.sweep.sections import Recipe, train_ident
 from ablate.sweep.stage import STAGES
 
 
@@ -208,8 +208,9 @@ class Ctx:
 
 
 def recipe_hash(recipe: Recipe) -> str:
-    """What the recipe asks, not where it runs: [sweep] (executor, address ...) is left out."""
-    return stable_hash({k: v for k, v in dataclasses.asdict(recipe).items() if k != "sweep"})
+    """What the recipe asks, not where it runs: [sweep] (executor, address ...) and the tracker are left out."""
+    d = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "sweep"}
+    return stable_hash({**d, "train": train_ident(recipe.train)})
 
 
 def versions() -> str:

@@ -4,6 +4,7 @@
     ablate plan recipes/data_scale.toml               # variant table, what is cached (no torch import)
     ablate sweep recipes/data_scale.toml              # run / resume; report -> reports/data_scale/
     ablate sweep recipes/smoke.toml --set train.lora_rank=4 --force eval
+    ablate sweep recipes/smoke.toml --report-to wandb    # tracker (default tensorboard); retrains nothing
     ablate sweep recipes/data_scale.toml --executor ray --address auto   # on a Ray cluster (`ray start --head`)
     ablate report recipes/data_scale.toml             # rebuild the report from stored predictions
 """
@@ -51,7 +52,8 @@ def _sweep(args) -> int:
     from ablate.sweep.recipe import load_recipe
     from ablate.sweep.runner import run_sweep
 
-    recipe = load_recipe(args.recipe, args.overrides, check_paths=True)
+    overrides = list(args.overrides) + ([f'train.report_to="{args.report_to}"'] if args.report_to else [])
+    recipe = load_recipe(args.recipe, overrides, check_paths=True)
     if args.lm:  # the embedded base's LM from a local copy: the base build child and every worker read it
         import os
 
@@ -113,6 +115,9 @@ def add_cli(sub) -> None:
     p.add_argument("--lm", default=None, metavar="PATH",
                    help="the embedded base's pretrained LM from a local copy (HF directory or .gguf file) instead "
                         "of the package registry (also: $ABLATE_LM)")
+    from ablate.train.stage import add_report_to_flag
+
+    add_report_to_flag(p, default=None)  # unset: the recipe's [train] report_to
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("validate", help="check recipes (schema, values, paths) without running anything")

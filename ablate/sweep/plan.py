@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ablate import __version__
 from ablate.core import stable_hash
-from ablate.sweep.sections import DataSection, EvalSection, Recipe, TrainSection
+from ablate.sweep.sections import DataSection, EvalSection, Recipe, TrainSection, train_ident
 from ablate.sweep.stage import ORDER, STAGES, job_from_json
 
 
@@ -94,7 +94,7 @@ def expand(recipe: Recipe) -> list[Variant]:
         else:
             weights = recipe.mixes[mix]
             ident = {"base": recipe.base.model, "world": recipe.world, "data": data, "mix": weights, "volume": volume,
-                     "seed": seed, "train": train, "eval": _eval_ident(ev), "version": __version__}
+                     "seed": seed, "train": train_ident(train), "eval": _eval_ident(ev), "version": __version__}
             extra = "".join(f" {k}={cell[k]}" for k in axes
                             if k not in ("mix", "volume") and len(recipe.grid[k]) > 1)
             label = f"{mix}/v{volume}{extra}"

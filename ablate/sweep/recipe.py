@@ -33,7 +33,7 @@ from ablate.core import UserError
 from ablate.eval.benchmarks import REGISTRY
 from ablate.sweep.schema import Errors as _Errors, check_value, key_lines, type_ok as _type_ok
 from ablate.sweep.sections import (BaseSection, BenchmarkSpec, DataSection, EvalSection, Recipe, RecipeSection, SweepSection,
-                                   TrainSection, WorldSection)
+                                   TrainSection, WorldSection, train_ident)
 
 FAMILIES = tuple(t3.FAMILIES)  # the four T3 task families, defined once in t3.families
 GENERIC = "generic"  # pseudo-family: plain caption-description text, the HotpotQA-style control
@@ -42,8 +42,9 @@ BUILTIN_AXES = ("mix", "volume", "seed")
 
 def _train_choices() -> dict[str, tuple]:
     from ablate.train.stage import OPTION_CHOICES
+    from ablate.train.tracking import REPORT_TO
 
-    return OPTION_CHOICES
+    return {**OPTION_CHOICES, "report_to": REPORT_TO}
 
 
 SECTIONS = {"recipe": RecipeSection, "base": BaseSection, "world": WorldSection, "data": DataSection, "train": TrainSection, "eval": EvalSection,
@@ -164,7 +165,7 @@ def _train_options_ok(err: _Errors, train) -> None:
     from ablate.train.stage import TrainOptions
 
     try:
-        TrainOptions(**{k: v for k, v in dataclasses.asdict(train).items() if v is not None})
+        TrainOptions(**{k: v for k, v in train_ident(train).items() if v is not None})
     except UserError as e:
         m = re.match(r"train option `(\w+)`", str(e))
         err.add(f"train.{m.group(1)}" if m else "train", str(e))
@@ -254,6 +255,9 @@ def _grid(err: _Errors, raw: Any, mixes: dict) -> dict[str, list]:
             if name not in hints or (sect == "eval" and name == "benchmarks"):
                 err.add(key, f"section `{sect}` has no axis `{name}`")
                 continue
+            if k == "train.report_to":
+                err.add(key, "the tracker is not a grid axis (it changes no result); set [train] report_to")
+                continue
             for x in v:
                 _check_value(err, key, x, hints[name], rkey=k)
         out[k] = list(v)
@@ -279,6 +283,13 @@ def _paths(err: _Errors, sec: dict, benches: list[BenchmarkSpec]) -> None:
     for b in benches:
         if b.path and not Path(b.path).exists():
             err.add("eval.benchmarks", f"benchmark `{b.name}` path {b.path} does not exist")
+    if sec["train"]:  # the tracker's package must be installed here (tensorboard too: it is the default)
+        from ablate.train.tracking import DEFAULT_REPORT_TO, check_report_to
+
+        try:
+            check_report_to(sec["train"].report_to or DEFAULT_REPORT_TO)
+        except UserError as e:
+            err.add("train.report_to", str(e))
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple = (), check_paths: bool = True) -> Recipe:

@@ -26,6 +26,7 @@ from ablate.sweep.report_sections import (breakdown_section, corr_section, forma
                                           mix_section, scaling_section, transfer_section, verdict_section)
 from ablate.sweep.report_summary import summary_section
 from ablate.sweep.report_stats import results_table, variants_frame
+from ablate.sweep.report_training import outcome_link, training_cells, training_section
 
 
 def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -> Path:
@@ -40,14 +41,18 @@ def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -
     if record.get("description"):
         md.append(f"{record['description']}\n")
     md += ["## Run summary\n"] + summary_section(record)
+    cells = training_cells(record)
+    training = ["## Training\n"] + training_section(record, out, cells)
     if pred.is_empty():
-        md.append("No predictions yet (no variant finished evaluation).")
+        md.append("No predictions yet (no variant finished evaluation).\n")
+        md += training
         res = pl.DataFrame()
     else:
         res = results_table(pred, variants)
         res.write_parquet(out / "results.parquet")
         res.write_csv(out / "results.csv")
         md += ["## Outcome: did text-only training move text and video accuracy?\n"] + verdict_section(res, pred)
+        md += [outcome_link(cells)] + training
         md += ["## Scaling grid\n"] + scaling_section(res, out)
         md += ["## Task-mix table (Table 2 shape)\n"] + mix_section(res)
         md += ["## Text vs video correlation across variants\n"] + corr_section(res, out)

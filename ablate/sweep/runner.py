@@ -42,8 +42,9 @@ from ablate.sweep.live import Live
 from ablate.sweep.lock import RunsLock
 from ablate.sweep.plan import Variant, expand
 from ablate.sweep.records import dir_problem, read_manifest
-from ablate.sweep.sections import Recipe
+from ablate.sweep.sections import Recipe, train_ident
 from ablate.sweep.stage import EVAL, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
+from ablate.train.tracking import DEFAULT_REPORT_TO
 
 FORCEABLE = ("synth", "train", "eval", "report")
 
@@ -171,7 +172,7 @@ def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
 def train_options(v: Variant) -> dict:
     from ablate.train import TrainOptions
 
-    opts = {k: val for k, val in dataclasses.asdict(v.train).items() if val is not None}
+    opts = {k: val for k, val in train_ident(v.train).items() if val is not None}  # report_to: not an option
     opts.setdefault("seed", v.seed)  # train.seed, if set, overrides the variant's seed for training only
     return json.loads(json.dumps(dataclasses.asdict(TrainOptions(**opts))))  # every field, as JSON
 
@@ -224,7 +225,9 @@ def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
         skey = ctx.record.variant(v).stages["synth"]
         try:
             jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
-                                  data_key=skey, n=v.volume, options=train_options(v), replay=_replay_file(ctx, v.data.replay)), [v]))
+                                  data_key=skey, n=v.volume, options=train_options(v), replay=_replay_file(ctx, v.data.replay),
+                                  report_to=v.train.report_to or DEFAULT_REPORT_TO, run_name=v.label,
+                                  group=ctx.recipe.name), [v]))
         except UserError as e:  # this cell's options do not make a valid TrainOptions
             ctx.fail(v, "train", str(e), None)
     n_run = ctx.executed["train"]

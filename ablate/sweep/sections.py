@@ -71,10 +71,22 @@ class DataSection:
     base's own non-temporal instruction data (its replay.jsonl: the paper's replay of the original data)."""
 
 
+REPORT_TO_DOC = ("Experiment tracker: tensorboard (default; event files under each adapter dir's tensorboard/), "
+                 "wandb, mlflow or none. Not part of any hash or id: changing it retrains nothing.")
+UNHASHED_TRAIN_KEYS = ("report_to",)  # [train] keys that say how training is watched, not what it computes
+
+
+def train_ident(train) -> dict:
+    """[train] as it enters variant ids and the recipe hash: without the tracking keys, so ids stay as
+    they were before `report_to` existed and a tracker change reruns nothing."""
+    return {k: v for k, v in dataclasses.asdict(train).items() if k not in UNHASHED_TRAIN_KEYS}
+
+
 def _train_section() -> type:
     """[train]: one optional field per ablate.train.TrainOptions field (same name, type, docstring);
     unset (None) means TrainOptions' own default (`seed`: the variant's seed). A new TrainOptions
-    field appears here, in validation and as an `ablate train` flag without any edit."""
+    field appears here, in validation and as an `ablate train` flag without any edit. Plus `report_to`
+    (ablate.train.tracking), which is no training option: it never enters a hash."""
     from ablate.core import field_docs
     from ablate.train.stage import TrainOptions
 
@@ -85,6 +97,7 @@ def _train_section() -> type:
         if typing.get_origin(tp) is tuple:  # TOML has arrays, not tuples
             tp = list[typing.get_args(tp)[0]]
         fields.append((f.name, tp | None, field(default=None, metadata={"doc": docs.get(f.name, "")})))
+    fields.append(("report_to", str | None, field(default=None, metadata={"doc": REPORT_TO_DOC})))
     cls = dataclasses.make_dataclass("TrainSection", fields, frozen=True)
     cls.__module__, cls.__doc__ = __name__, _train_section.__doc__
     return cls

@@ -102,6 +102,10 @@ class TrainJob(_OnBase):
     n: int  # training rows: the first n of the pool (nested volumes)
     options: dict  # every ablate.train.TrainOptions field
     replay: str | None = None  # chat data mixed in at options["replay_ratio"]
+    # how the run is watched (ablate.train.tracking); never in the key: changing them retrains nothing
+    report_to: str = "tensorboard"  # tensorboard | wandb | mlflow | none
+    run_name: str | None = None  # the variant's label
+    group: str | None = None  # the recipe's name
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class EvalJob(_OnBase):
 
 
 JOBS = {c.kind: c for c in (SynthJob, TrainJob, EvalJob)}
+TRACKING_FIELDS = ("report_to", "run_name", "group")  # TrainJob fields left out of TRAIN.key
 
 
 def job_from_json(d: dict) -> SynthJob | TrainJob | EvalJob:
@@ -172,6 +177,8 @@ class TrainStage:
     def key(self, job: TrainJob) -> str:
         s = _settings(job)
         del s["base"], s["data"]  # paths: their content is in base_hash / data_key / data_hash
+        for k in TRACKING_FIELDS:  # how training is watched is not what it computes
+            del s[k]
         s["data_hash"] = read_json(Path(job.data) / "manifest.json").get("content_hash")
         s["replay"] = content_sha256(job.replay) if job.replay else None
         return stable_hash({"stage": self.name, "code": code_identity(*self.code), **s})
@@ -200,7 +207,8 @@ class TrainStage:
 
         progress(Progress(0.0, detail="loading"))
         train_adapter(job.base, job.data, out, job.n, TrainOptions(**job.options), replay=job.replay,
-                      on_step=on_step, show_progress=False)
+                      on_step=on_step, show_progress=False, report_to=job.report_to, run_name=job.run_name,
+                      group=job.group)
 
 
 class EvalStage:

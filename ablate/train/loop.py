@@ -38,8 +38,11 @@ def device_and_precision(precision: str = "auto") -> tuple[str, str]:
     return device, precision
 
 
-def _sft_config(options, work_dir: Path, device: str, precision: str):
+def _sft_config(options, work_dir: Path, device: str, precision: str, track: dict | None = None):
+    """TRL's config from TrainOptions; `track` (from ablate.train.tracking.tracking) names the tracker and run."""
     from trl import SFTConfig
+
+    track = track or {"report_to": "none", "run_name": None}
 
     return SFTConfig(
         output_dir=str(work_dir),
@@ -69,7 +72,8 @@ def _sft_config(options, work_dir: Path, device: str, precision: str):
         logging_strategy="steps",
         save_strategy="no",
         eval_strategy="no",
-        report_to="none",
+        report_to=track["report_to"],
+        run_name=track["run_name"],
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataset_num_proc=None,
@@ -172,8 +176,9 @@ def _compact_sft_trainer():
 
 
 def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, device: str, precision: str,
-                 callbacks: list = ()):
-    """An SFTTrainer with LoRA on the language model of `lm_dir`, data already tokenized; + target names."""
+                 callbacks: list = (), track: dict | None = None):
+    """An SFTTrainer with LoRA on the language model of `lm_dir`, data already tokenized; + target names.
+    `track`: the tracker arguments of ablate.train.tracking.tracking (default: no tracker)."""
     import ablate  # noqa: F401 - before transformers / peft / trl
     import datasets
     import torch
@@ -199,7 +204,7 @@ def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, de
     try:
         trainer = _compact_sft_trainer()(
             model=model,
-            args=_sft_config(options, work_dir, device, precision),
+            args=_sft_config(options, work_dir, device, precision, track),
             train_dataset=datasets.Dataset.from_list(examples),
             processing_class=tok,
             peft_config=lora,
@@ -213,11 +218,14 @@ def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, de
 
 
 def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, device: str, precision: str,
-                 on_step, show_progress: bool) -> dict:
+                 on_step, show_progress: bool, report_to: str = "none", run_name: str | None = None,
+                 group: str | None = None) -> dict:
+    """Train into `out` (atomically) and return the manifest; report_to / run_name / group: ablate.train.tracking."""
     import ablate  # noqa: F401 - before transformers / peft / trl
     import polars as pl
 
     from ablate.core import atomic_dir, file_sha256, write_json
+    from ablate.train.tracking import LOG_SUBDIR, run_dir_name, tracking
     from ablate.ui import progress
 
     rows: list[dict] = []
@@ -227,14 +235,18 @@ def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, 
     overwrite = (out / "manifest.json").is_file()  # a finished adapter from other inputs: replace it
     with atomic_dir(out, overwrite=overwrite) as tmp:
         callback = _step_callback(ui, on_step, rows, batch_examples, t0)
-        trainer, targets = make_trainer(tbase.lm_dir, sel.examples, options, tmp / ".trainer", device, precision, [callback])
-        prepared = trainer.train_dataset
-        n_tokens = int(sum(len(x) for x in prepared["input_ids"]))
-        per_epoch = max(math.ceil(len(prepared) / options.batch_size) // options.grad_accum, 1)
-        total = options.max_steps or math.ceil(options.epochs * per_epoch)
-        with progress("train", total=total, enabled=show_progress) as bar:
-            ui["bar"] = bar if show_progress else None  # the sweep shows its own table via on_step
-            result = trainer.train()
+        run_name = run_name or out.name
+        log_dir = tmp / LOG_SUBDIR / run_dir_name(run_name)  # out/tensorboard/<run> once renamed
+        with tracking(report_to, log_dir, run_name, group) as track:
+            trainer, targets = make_trainer(tbase.lm_dir, sel.examples, options, tmp / ".trainer", device, precision,
+                                            [callback], track)
+            prepared = trainer.train_dataset
+            n_tokens = int(sum(len(x) for x in prepared["input_ids"]))
+            per_epoch = max(math.ceil(len(prepared) / options.batch_size) // options.grad_accum, 1)
+            total = options.max_steps or math.ceil(options.epochs * per_epoch)
+            with progress("train", total=total, enabled=show_progress) as bar:
+                ui["bar"] = bar if show_progress else None  # the sweep shows its own table via on_step
+                result = trainer.train()
         train_s = float(result.metrics.get("train_runtime", time.perf_counter() - t0[0]))
         trainer.model.save_pretrained(str(tmp))
         _sort_target_modules(tmp / "adapter_config.json")
@@ -277,6 +289,8 @@ def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, 
             "epochs": epochs_run,
             "train_tokens": int(n_tokens * epochs_run),
             "final_loss": rows[-1]["loss"],
+            "tracking": {"report_to": report_to, "run_name": run_name,  # not part of `hash`: changing it retrains nothing
+                         "log_dir": f"{LOG_SUBDIR}/{run_dir_name(run_name)}" if report_to == "tensorboard" else None},
             "train_seconds": train_s,
             "samples_per_s": samples_seen / max(train_s, 1e-9),
             "tokens_per_s": n_tokens * epochs_run / max(train_s, 1e-9),

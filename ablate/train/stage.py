@@ -167,6 +167,9 @@ def train_adapter(
     replay: str | Path | None = None,
     on_step: OnStep | None = None,
     show_progress: bool = True,
+    report_to: str = "tensorboard",
+    run_name: str | None = None,
+    group: str | None = None,
 ) -> dict:
     """Train one LoRA adapter into `out` and return its manifest (instantly if already trained).
 
@@ -175,12 +178,17 @@ def train_adapter(
     prefix; None = all; 0 is an error, volume 0 is the base model). mix: {family: weight} filter
     over the `task` column. replay: chat file mixed in at options.replay_ratio.
     on_step(step, total_steps, loss, samples_per_s) is called after every optimizer step.
+    report_to: tensorboard (event files in out/tensorboard/<run_name>/), wandb, mlflow or none; run_name
+    (default: out's name) and group (the recipe) name the tracked run (ablate.train.tracking). None of the
+    three enters the adapter's hash: a finished adapter is returned as it is, whatever they say.
     """
     from ablate.core import read_json, stable_hash
     from ablate.train.data import select_examples
     from ablate.base import resolve_base
+    from ablate.train.tracking import check_report_to
 
     options = options or TrainOptions()
+    check_report_to(report_to)
     out = Path(out)
     if n == 0:
         raise UserError("n=0 means the base model itself: there is no adapter to train (the sweep uses the base for volume 0)")
@@ -203,7 +211,8 @@ def train_adapter(
 
     from ablate.train.loop import run_training
 
-    return run_training(tbase, sel, out, options, identity, run_hash, device, precision, on_step, show_progress)
+    return run_training(tbase, sel, out, options, identity, run_hash, device, precision, on_step, show_progress,
+                        report_to=report_to, run_name=run_name, group=group)
 
 
 # `ablate train` flags: one per TrainOptions field (--lora-rank ...), plus these older spellings
@@ -259,11 +268,14 @@ def _cmd_train(args) -> int:
 
     mix = t3.parse_mix(args.mix) if args.mix else None
     output_dir(args.out, "writing the adapter", "--out")
-    m = train_adapter(args.base, args.data, args.out, args.n, options_from_args(args), mix=mix, replay=args.replay)
+    m = train_adapter(args.base, args.data, args.out, args.n, options_from_args(args), mix=mix, replay=args.replay,
+                      report_to=args.report_to)
     console.print(
         f"adapter {args.out}: {m['samples']} samples, {m['steps']} steps, final loss {m['final_loss']:.4f}, "
         f"{m['samples_per_s']:.0f} samples/s, {m['tokens_per_s']:.0f} tokens/s, sha256 {m['adapter_sha256'][:12]}"
     )
+    if (m.get("tracking") or {}).get("log_dir"):
+        console.print(f"loss curves: tensorboard --logdir {args.out}")
     return 0
 
 
@@ -276,4 +288,16 @@ def add_cli(sub) -> None:
     p.add_argument("--mix", default=None, help="family weights, e.g. order=1,attribute=1 (filters `task`)")
     p.add_argument("--replay", default=None, help="JSONL/Parquet chat data (`messages`) mixed in")
     add_option_flags(p)
+    add_report_to_flag(p)
     p.set_defaults(func=_cmd_train)
+
+
+def add_report_to_flag(p, default: str | None = "tensorboard") -> None:
+    """--report-to (ablate train, ablate sweep): the tracker; never part of a hash (ablate.train.tracking)."""
+    from ablate.train.tracking import REPORT_TO
+
+    shown = default or "the recipe's [train] report_to, else tensorboard"
+    p.add_argument("--report-to", dest="report_to", default=default, choices=REPORT_TO,
+                   help="experiment tracker: tensorboard (event files under the adapter dir's tensorboard/), "
+                        "wandb or mlflow (their package must be installed), none; changing it retrains nothing "
+                        f"(default: {shown})")
