@@ -265,11 +265,11 @@ def test_rescore_predictions_records_rule_mode_and_version():
 
 
 def test_report_rule_table():
-    from ablate.sweep.report_sections import _match_rule_section
+    from ablate.sweep.report_sections import match_rule_section
     from ablate.sweep.report_stats import variants_frame
 
     p = rescore_predictions(_preds())
-    md = "\n".join(_match_rule_section(p, variants_frame({"variants": [{"id": "v", "label": "v0", "volume": 0}]})))
+    md = "\n".join(match_rule_section(p, variants_frame({"variants": [{"id": "v", "label": "v0", "volume": 0}]})))
     assert "| variant | official:exact | fallback:markdown | unmatched | n |" in md
     assert "| v0 | 1 | 2 | 1 | 4 |" in md and "`ablate`" in md
 

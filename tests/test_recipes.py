@@ -19,7 +19,7 @@ RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.toml"))
 def test_recipes_exist():
     names = {p.stem for p in RECIPES}
     assert {"data_scale", "task_mix", "smoke", "qwen2vl_paper", "llava_next_video"} <= names
-    assert "longva_paper" not in names  # LongVA cannot be loaded by transformers or vLLM (README "Your own model")
+    assert "longva_paper" not in names  # LongVA cannot be loaded by transformers or vLLM (docs/models.md, LongVA)
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)

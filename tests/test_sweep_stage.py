@@ -133,35 +133,34 @@ def test_first_sweep_runs_everything_then_nothing(world):
                for s in ("synth", "train", "eval"))
 
 
-VERSIONS = [  # (module, constant, new value, the stages that must rerun)
-    ("t3.synth", "GENERATOR_VERSION", "bumped", {"synth", "train", "eval"}),
-    ("ablate.synth.generic", "VERSION", "bumped", {"synth", "train", "eval"}),
-    ("ablate.train.stage", "TRAIN_CODE_VERSION", "bumped", {"train", "eval"}),
-    ("ablate.eval.stage", "EVAL_VERSION", 99, {"eval"}),
-    ("ablate.eval.benchmarks", "PROMPT_VERSION", 99, {"eval"}),
-    ("ablate.eval.scoring", "SCORERS_VERSION", "bumped", {"eval"}),
-    ("ablate.eval.video", "FRAMES_VERSION", 99, {"eval"}),
+EDITS = [  # (module whose code is edited, the stages that must rerun)
+    ("t3.synth", {"synth", "train", "eval"}),
+    ("ablate.synth.generic", {"synth", "train", "eval"}),
+    ("ablate.train.loop", {"train", "eval"}),
+    ("ablate.models.chat", {"train", "eval"}),
+    ("ablate.eval.stage", {"eval"}),
+    ("ablate.eval.benchmarks", {"eval"}),
+    ("ablate.eval.scoring", {"eval"}),
+    ("ablate.eval.video", {"eval"}),
+    ("ablate.base.prompts", {"eval"}),
 ]
 
 
-@pytest.mark.parametrize("module,name,value,expected", VERSIONS, ids=[v[1] + "@" + v[0] for v in VERSIONS])
-def test_bumping_a_stage_version_reruns_that_stage_and_later_ones(world, monkeypatch, module, name, value, expected):
-    import importlib
-
+@pytest.mark.parametrize("module,expected", EDITS, ids=[e[0] for e in EDITS])
+def test_editing_a_stages_code_reruns_that_stage_and_later_ones(world, monkeypatch, module, expected):
     world["sweep"]()
-    mod = importlib.import_module(module)
-    if name == "SCORERS_VERSION":
-        value = {**mod.SCORERS_VERSION, "t3": 999}
-    monkeypatch.setattr(mod, name, value)
+    real = st.code_identity  # a code edit, as ablate.identity sees it (its own test edits real files)
+    monkeypatch.setattr(st, "code_identity", lambda *names: real(*names) + (
+        "+edit" if any(module == n or module.startswith(n + ".") for n in names) else ""))
     rows = plan_rows(world["recipe"], world["runs"])  # plan sees it before anything runs
     for s in ("synth", "train", "eval"):
         todo = [r for r in rows if r[f"cached_{s}"] is False]
         assert bool(todo) == (s in expected), (s, rows)
     runs, _ = world["sweep"]()
     assert stages_run(runs) == expected
-    if name == "VERSION":  # the generic control's version: only its variants' synthesis and training
+    if module == "ablate.synth.generic":  # the generic control's code: only its variants' synthesis and training
         assert ("synth", "t3") not in runs and sorted(n for s, n in runs if s == "train") == [10, 20]
-    elif name == "GENERATOR_VERSION":  # T3's: the T3 mix (and the probe), not the generic control
+    elif module == "t3.synth":  # T3's: the T3 mix (and the probe), not the generic control
         assert ("synth", "generic") not in runs and sorted(n for s, n in runs if s == "train") == [10, 20]
     elif "train" in expected:
         assert sorted(n for s, n in runs if s == "train") == [10, 10, 20, 20]
@@ -213,20 +212,6 @@ def test_eval_key_hashes_the_adapter_files_not_the_manifest(tmp_path):
     assert st.job_from_json(json.loads(json.dumps(job.to_json()))) == job  # jobs travel as JSON
 
 
-def test_eval_key_takes_the_versions_of_the_scorers_its_benchmarks_use(tmp_path, monkeypatch):
-    from ablate.eval import scoring
-
-    bench = tmp_path / "b.parquet"
-    bench.write_bytes(b"x")
-    job = st.EvalJob(base="b", base_hash="h", adapters={"base": None}, train_keys={},
-                     benchmarks=[{"name": "t3-probe", "path": str(bench)}])
-    k = st.EVAL.key(job)
-    monkeypatch.setattr(scoring, "SCORERS_VERSION", {**scoring.SCORERS_VERSION, "videomme": 99})
-    assert st.EVAL.key(job) == k  # no Video-MME here: nothing to redo
-    monkeypatch.setattr(scoring, "SCORERS_VERSION", {**scoring.SCORERS_VERSION, "t3": 99})
-    assert st.EVAL.key(job) != k
-
-
 def test_local_executor_runs_the_worker_and_reports_progress_and_failures(tmp_path):
     corpus = tmp_path / "c.jsonl"
     shutil.copy(DATA / "t3" / "captions.jsonl", corpus)
@@ -240,3 +225,27 @@ def test_local_executor_runs_the_worker_and_reports_progress_and_failures(tmp_pa
     assert events and all(isinstance(e, st.Progress) for e in events) and events[-1].fraction == 1.0
     assert not o2.ok and "missing.json" in o2.error and o2.log.read_text()
     assert not (tmp_path / "out2").exists()
+
+
+def test_run_summary_keeps_the_computing_runs_times_after_a_rerun(world):
+    from ablate.sweep.report_summary import summary_section
+
+    world["sweep"]()
+    sweep_json = world["runs"] / "sweeps" / "contract" / "sweep.json"
+    first = json.loads(sweep_json.read_text())
+    v = next(x for x in first["variants"] if x["volume"] == 20 and x["mix"] == "all")
+    assert v["timings"]["train"] is not None and v["computed"]["train"]  # the run that computed it, with its date
+    lines = "\n".join(summary_section(first))
+    assert "computed nothing" not in lines and "computed synth 2, train 4, eval 1 stage dir(s)" in lines
+    again, _ = world["sweep"]()
+    assert again == []
+    second = json.loads(sweep_json.read_text())
+    w = next(x for x in second["variants"] if x["id"] == v["id"])
+    assert w["timings"] == v["timings"] and w["computed"] == v["computed"]  # the figures are kept
+    assert {s: {k: {**r, "fresh": False} for k, r in keys.items()} for s, keys in first["stage_runs"].items()} \
+        == second["stage_runs"]
+    lines = "\n".join(summary_section(second))
+    assert "computed nothing (every stage directory was already done)" in lines
+    work = next(line for line in lines.splitlines() if line.startswith("- stage work"))
+    assert work == next(line for line in "\n".join(summary_section(first)).splitlines() if line.startswith("- stage work"))
+    assert f"train={v['timings']['train']:.1f}s ({v['computed']['train']})" in lines

@@ -54,7 +54,7 @@ def cli_args(name: str, value) -> list[str]:
 @pytest.mark.parametrize("name", FIELDS)
 def test_every_field_is_settable_from_a_recipe(name):
     from ablate.sweep.plan import expand
-    from ablate.sweep.runner import _train_options
+    from ablate.sweep.runner import train_options
 
     value = other_value(name)
     text = (f'[recipe]\nname = "x"\n[mixes]\nall = {{ order = 1 }}\n[grid]\nvolume = [10]\n'
@@ -64,12 +64,12 @@ def test_every_field_is_settable_from_a_recipe(name):
     r = parse_recipe(text, "x.toml", check_paths=False)
     got = getattr(r.train, name)
     assert (tuple(got) if isinstance(value, tuple) else got) == value
-    opts = TrainOptions(**_train_options(expand(r)[0]))  # what the sweep hands the training stage
+    opts = TrainOptions(**train_options(expand(r)[0]))  # what the sweep hands the training stage
     assert getattr(opts, name) == value
     grid = parse_recipe(text.replace(f"[train]\n{name} = {toml(value)}\n", "")
                         .replace("volume = [10]", f"volume = [10]\ntrain.{name} = [{toml(value)}]"), "x.toml",
                         check_paths=False)
-    assert TrainOptions(**_train_options(expand(grid)[0])) == opts  # and as a grid axis
+    assert TrainOptions(**train_options(expand(grid)[0])) == opts  # and as a grid axis
 
 
 @pytest.mark.parametrize("name", FIELDS)

@@ -1,9 +1,14 @@
-"""The item-level generation cache of the evaluation stage: one SQLite table shared by every run on a machine.
+"""The item-level generation cache of the evaluation stage: one SQLite table shared by every run on a
+machine, and `CachingEngine`, the cache as a wrapper around any engine (as lm-eval's CachingLM).
 
-    from ablate.eval.gencache import GenCache
+    from ablate.eval.gencache import CachingEngine, GenCache
     cache = GenCache()  # node_cache_root()/eval/generations.sqlite
     cache.put_many({"k": {"reply": "A", "prompt_tokens": 3, "gen_tokens": 1, "latency_s": 0.1}})
     cache.get_many(["k"])  # {"k": {...}}; damaged entries and databases are misses, never errors
+
+    with CachingEngine(lambda: load_engine("vllm", lm_dir, adapters)) as ce:
+        hits = ce.cached(keys)                   # no engine started
+        new = ce.generate(miss_keys, requests)   # the engine starts on the first real request; stored
 
 Keys are built by ablate.eval.stage (base hash, adapter sha256, item content hash, frames, sampling,
 prompt and eval versions); this module only stores and returns JSON values.
@@ -15,6 +20,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Callable
 
 from ablate.core import node_cache_root
 
@@ -91,3 +97,47 @@ class GenCache:
     def close(self) -> None:
         self.db.close()
 
+
+class CachingEngine:
+    """An engine behind the generation cache: cached replies never start it; new ones are stored.
+
+    `start()` builds the engine, once, when the first request that is not cached comes. `seconds` and
+    `requests` count generation only (engine start excluded), for a requests/s figure.
+    """
+
+    def __init__(self, start: Callable, cache: GenCache | None = None):
+        self.start, self.cache, self.engine = start, cache or GenCache(), None
+        self.seconds, self.requests = 0.0, 0
+        self.stats = None  # the engine's own counters (prefill tokens, prefix-cache hits), kept at close
+
+    def cached(self, keys: list[str]) -> dict[str, dict]:
+        return self.cache.get_many(keys)
+
+    def generate(self, keys: list[str], requests: list) -> dict[str, dict]:
+        """key -> {reply, prompt_tokens, gen_tokens, latency_s} for each request, stored in the cache."""
+        if not requests:
+            return {}
+        if self.engine is None:
+            self.engine = self.start()
+        t0 = time.perf_counter()
+        gens = self.engine.generate(requests)
+        self.seconds += time.perf_counter() - t0
+        self.requests += len(requests)
+        new = {k: {"reply": g.text, "prompt_tokens": g.prompt_tokens, "gen_tokens": g.gen_tokens,
+                   "latency_s": g.latency_s} for k, g in zip(keys, gens)}
+        self.cache.put_many(new)
+        return new
+
+    def close(self) -> None:
+        try:
+            if self.engine is not None:
+                self.stats = getattr(self.engine, "stats", None)
+                self.engine.close()
+        finally:
+            self.cache.close()
+
+    def __enter__(self) -> "CachingEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -21,7 +21,9 @@ PRED_COLUMNS = ["variant", "adapter_sha256", "benchmark", "item_id", "modality",
                 "answer", "options", "scorer", "scorer_version", "scoring", "cached"]
 
 
-def _row(variant: str, sha: str, p: "_Prepared", gen: dict | None, cached: bool, scoring: str = "ablate") -> dict:
+def prediction_row(variant: str, sha: str, p, gen: dict | None, cached: bool, scoring: str = "ablate") -> dict:
+    """One predictions.parquet row: variant `variant`'s reply `gen` (None: none) to prepared item `p`
+    (ablate.eval.requests.Prepared), scored."""
     it = p.item
     err = p.error if p.error is not None else (None if gen is not None else "no generation")
     reply = gen["reply"] if gen is not None and err is None else None
@@ -48,13 +50,12 @@ def _pred_schema():
 def write_outputs(out: Path, rows: list[dict], manifest: dict) -> Path:
     import polars as pl
 
-    from ablate.eval.scoring import _SCHEMA
-
+    from ablate.eval.scoring import scores_schema
     from ablate.fs import doing, ensure_dir
 
     ensure_dir(out, "creating the evaluation output dir", "--out")
     preds = pl.DataFrame(rows, schema=_pred_schema())
-    scores = pl.DataFrame(scores_from_rows(rows), schema=_SCHEMA())
+    scores = pl.DataFrame(scores_from_rows(rows), schema=scores_schema())
     with doing("writing the evaluation outputs", out, "--out"):
         for name, df in (("predictions.parquet", preds), ("scores.parquet", scores)):
             tmp = out / f".{name}.tmp"
@@ -74,7 +75,7 @@ def rescore_dir(d: str | Path, scoring: str | None = None) -> Path:
     scoring None keeps the mode the predictions were scored with ("ablate" for older outputs)."""
     import polars as pl
 
-    from ablate.eval.scoring import _SCHEMA, rescore_predictions
+    from ablate.eval.scoring import scores_schema, rescore_predictions
 
     d = Path(d)
     f = d / "predictions.parquet"
@@ -94,7 +95,7 @@ def rescore_dir(d: str | Path, scoring: str | None = None) -> Path:
         raise UserError(f"--scoring {scoring!r}: choose from {list(SCORING_MODES)}")
     preds = rescore_predictions(preds, scoring)
     preds = preds.select([c for c in PRED_COLUMNS if c in preds.columns] + [c for c in preds.columns if c not in PRED_COLUMNS])
-    scores = pl.DataFrame(scores_from_rows(preds.to_dicts()), schema=_SCHEMA())
+    scores = pl.DataFrame(scores_from_rows(preds.to_dicts()), schema=scores_schema())
     for name, df in (("predictions.parquet", preds), ("scores.parquet", scores)):
         tmp = d / f".{name}.tmp"
         df.write_parquet(tmp)

@@ -12,7 +12,7 @@ error row it is counted in `n_error` with its reason in `error`, and the report 
 from __future__ import annotations
 
 from ablate.eval import tempcompass_text as tct
-from ablate.eval.scoring import LETTERS, _LETTER, _PREFIX, _norm
+from ablate.eval.scoring import LETTERS, LETTER_RE, PREFIX_RE, norm_text
 
 
 def _tempcompass_gold(options: tuple[str, ...], answer: str) -> int | None:
@@ -30,7 +30,7 @@ def _tempcompass_gold(options: tuple[str, ...], answer: str) -> int | None:
 
 
 def _letter_of(text: str) -> str | None:
-    m = _LETTER.match(text.strip()) or _PREFIX.match(text.strip())
+    m = LETTER_RE.match(text.strip()) or PREFIX_RE.match(text.strip())
     return next((g for g in m.groups() if g and len(g) == 1), None) if m else None
 
 
@@ -44,7 +44,7 @@ def unscorable(scorer: str, options, answer) -> str | None:
     if scorer in ("tempcompass-mc", "tempcompass-cm", "videomme", "mlvu"):
         if len(options) < 2:
             return f"multiple-choice item with {len(options)} option(s); it needs at least 2"
-        if len({_norm(o) for o in options}) < len(options):
+        if len({norm_text(o) for o in options}) < len(options):
             return "multiple-choice item with duplicate options"
     if scorer in ("tempcompass-mc", "tempcompass-cm"):
         if _tempcompass_gold(options, answer) is None:
@@ -62,7 +62,7 @@ def unscorable(scorer: str, options, answer) -> str | None:
             letter = _letter_of(a)
             if letter is not None and LETTERS.index(letter) < len(options):
                 continue
-            if any(_norm(a) == _norm(o) for o in options):
+            if any(norm_text(a) == norm_text(o) for o in options):
                 continue
             return f"answer {a!r} is not among the options {list(options)}"
         return None

@@ -37,8 +37,8 @@ from t3.layout import LETTERS  # option letters, defined once (T3 writes them, s
 
 SCORERS_VERSION = {"tempcompass-mc": 3, "tempcompass-cm": 3, "yes_no": 2, "videomme": 2, "mlvu": 2, "t3": 2}
 SCORING_MODES = ("ablate", "official")  # official: the benchmarks' own rules only, unmatched = wrong
-_LETTER = re.compile(r"^\(?([A-J])\)?[.:)]?$")
-_PREFIX = re.compile(r"^\(?([A-J])[.:)]\)?\s+(.+)$|^\(([A-J])\)\s*(.+)$")
+LETTER_RE = re.compile(r"^\(?([A-J])\)?[.:)]?$")
+PREFIX_RE = re.compile(r"^\(?([A-J])[.:)]\)?\s+(.+)$|^\(([A-J])\)\s*(.+)$")
 
 
 class Scored(NamedTuple):
@@ -48,7 +48,7 @@ class Scored(NamedTuple):
     rule: str  # match_rule: "official:exact", "fallback:markdown", ..., "unmatched", "error"
 
 
-def _norm(s: str) -> str:
+def norm_text(s: str) -> str:
     return re.sub(r"\s+", " ", s.strip()).rstrip(".").strip().lower()
 
 
@@ -82,16 +82,16 @@ def _mlvu(reply: str, answer: str) -> Scored:
 
 def _t3_rules(r: str, options: tuple[str, ...], accepted: list[str], gold_letters: set[str]) -> tuple[str, bool, str] | None:
     """T3's own rules on a stripped reply: an accepted string, a letter on the first line, an option's text."""
-    if any(_norm(r) == _norm(a) for a in accepted):
+    if any(norm_text(r) == norm_text(a) for a in accepted):
         return r, True, "t3:exact"
     first = r.split("\n")[0].strip()
-    m = _LETTER.match(first) or _PREFIX.match(first)  # not a bare first word: "A red circle" is no letter
+    m = LETTER_RE.match(first) or PREFIX_RE.match(first)  # not a bare first word: "A red circle" is no letter
     if m:
         letter = next(g for g in m.groups() if g and len(g) == 1)
         if not options or LETTERS.index(letter) < len(options):
             return letter, letter in gold_letters, "t3:letter"
     for k, o in enumerate(options):
-        if _norm(first) == _norm(o):
+        if norm_text(first) == norm_text(o):
             return LETTERS[k], LETTERS[k] in gold_letters, "t3:option"
     return None
 
@@ -100,11 +100,11 @@ def _t3(reply: str, options: tuple[str, ...], answer: str, official: bool) -> Sc
     accepted = [a for a in answer.split("\n") if a.strip()]
     gold_letters = set()
     for a in accepted:
-        m = _LETTER.match(a.strip()) or _PREFIX.match(a.strip())
+        m = LETTER_RE.match(a.strip()) or PREFIX_RE.match(a.strip())
         if m:
             gold_letters.add(next(g for g in m.groups() if g and len(g) == 1))
         elif a.strip() and options:
-            gold_letters.update(LETTERS[k] for k, o in enumerate(options) if _norm(o) == _norm(a))
+            gold_letters.update(LETTERS[k] for k, o in enumerate(options) if norm_text(o) == norm_text(a))
     r = reply.strip()
     got = _t3_rules(r, options, accepted, gold_letters)
     if got is None and not official:  # the reply shapes real models add around T3's own forms
@@ -249,10 +249,10 @@ def rescore(predictions, mode: str = "ablate"):
         reply = None if r.get("error") else r["reply"]
         parsed, status, correct = score_reply(r["scorer"], reply, tuple(r["options"] or ()), r["answer"], mode)
         rows.append({**r, "parsed": parsed, "match_status": status, "correct": correct})
-    return pl.DataFrame(scores_from_rows(rows), schema=_SCHEMA())
+    return pl.DataFrame(scores_from_rows(rows), schema=scores_schema())
 
 
-def _SCHEMA():
+def scores_schema():
     import polars as pl
 
     return {"variant": pl.String, "benchmark": pl.String, "aspect": pl.String, "sub_dim": pl.String, "n": pl.Int64,

@@ -55,7 +55,7 @@ def video_hash(path: Path) -> str:
     return _HASHES[key]
 
 
-def _decode_raw(path: Path, frames: int) -> np.ndarray:
+def decode_frames(path: Path, frames: int) -> np.ndarray:
     """uint8 [frames, H, W, 3]: `frames` frames sampled with the one rule, at the file's own resolution."""
     import decord
     import numpy as np
@@ -99,7 +99,7 @@ def load_frames(path: Path, frames: int, size: int, vhash: str | None = None) ->
     def decode():
         from ablate.base.embed import resize_frames  # the resize the base was pretrained with
 
-        return resize_frames(_decode_raw(path, frames), size)
+        return resize_frames(decode_frames(path, frames), size)
 
     vhash = vhash or video_hash(path)
     f = node_cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-{size}-v{FRAMES_VERSION}.npy"
@@ -139,4 +139,4 @@ def load_raw_frames(path: Path, frames: int, vhash: str | None = None) -> np.nda
     ablate.models), sampled with the same rule, cached on disk by content hash."""
     vhash = vhash or video_hash(path)
     f = node_cache_root() / "eval" / "frames" / f"{vhash[:32]}-{frames}-raw-v{FRAMES_VERSION}.npy"
-    return _cached_npy(f, lambda: _decode_raw(path, frames))
+    return _cached_npy(f, lambda: decode_frames(path, frames))

@@ -15,7 +15,7 @@ One `Family` per architecture, chosen from config.json (`model_type`, then `arch
 | llava_next_video | LLaVA-NeXT-Video | 1-D | yes |
 | llava_onevision | LLaVA-OneVision | 1-D | no (vLLM 0.32 has no LoRA for it) |
 
-A family is plain data (this dataclass) plus one module (`impl`) with the video preprocessing and
+A family is plain data (ablate.models.family.Family) plus one module (`impl`) with the video preprocessing and
 prompt layout: `preprocess(frames, pp) -> dict of arrays`, `video_tokens(arrays, config) -> int`.
 Everything else (training, the HF engine, vLLM routes, doctor) is written once against this contract.
 Importing this package is cheap (no torch).
@@ -23,50 +23,10 @@ Importing this package is cheap (no torch).
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ablate.core import UserError, read_json_file
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str
-    """Registry key; also `BaseModel.kind` for directories of this family."""
-    model_types: tuple[str, ...]
-    """config.json `model_type` values that select this family."""
-    architectures: tuple[str, ...]
-    """config.json `architectures` entries that select it (when model_type is missing or unknown)."""
-    hf_class: str
-    """transformers class that loads the whole checkpoint."""
-    lm_prefix: str
-    """Module path of the language model inside the loaded model ("" = the model is the LM)."""
-    vision_prefixes: tuple[str, ...]
-    """Module paths of the vision tower and projector: frozen, never in an adapter."""
-    positions: str = "1d"
-    """"1d" (plain positions: exact through vLLM prompt embeddings) or "mrope" (Qwen2-VL's 3-D RoPE)."""
-    video_token: str | None = None
-    """The placeholder the chat template emits for a video (expanded to one token per feature)."""
-    vllm_arch: str | None = None
-    """vLLM 0.32 model class serving the whole checkpoint natively (None: not served)."""
-    vllm_lora: bool = False
-    """vLLM serves LoRA adapters on this architecture (SupportsLoRA)."""
-    vllm_prefix_map: dict = field(default_factory=dict)
-    """vLLM 0.32's `hf_to_vllm_mapper.orig_to_new_prefix` for vllm_arch (checked against vllm by a test)."""
-    impl: str | None = None
-    """Module with preprocess() / video_tokens() for this family's video requests."""
-    notes: str = ""
-
-    def module(self):
-        if self.impl is None:
-            raise UserError(f"model family {self.name!r} builds video requests through ablate.base.embed, not ablate.models")
-        return importlib.import_module(self.impl)
-
-    @property
-    def is_vlm(self) -> bool:
-        """Served through ablate.models (whole-checkpoint HF engine), not the tiny base's split lm/ + encoder."""
-        return self.impl is not None
+from ablate.models.family import Family
 
 
 def _families() -> dict[str, Family]:
@@ -97,7 +57,7 @@ def detect(config: dict, source: str = "config.json") -> Family:
             return f
     known = ", ".join(sorted(t for f in fams.values() for t in f.model_types))
     raise UserError(f"{source}: model_type {mt!r} (architectures {archs}) is not a supported family; "
-                    f"supported model_type values: {known}. See README 'Your own model'.")
+                    f"supported model_type values: {known}. See docs/models.md.")
 
 
 def read_config(model_dir: str | Path) -> dict:

@@ -5,7 +5,7 @@ into the LM embeddings at each "Frame k: <image>" line (ablate.base.prompts.vide
 by vLLM prompt embeddings on the language model, or the HF engine on the same embeddings.
 """
 
-from ablate.models import Family
+from ablate.models.family import Family
 
 FAMILY = Family(
     name="llava",

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ablate.models import Family
+from ablate.models.family import Family
 from ablate.models.frames import (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, collate_videos, no_extra_inputs,
                                   pixel_values_videos, raw_video)
 

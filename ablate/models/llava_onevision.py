@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ablate.models import Family
+from ablate.models.family import Family
 from ablate.models.frames import collate_videos, no_extra_inputs, pixel_values_videos, raw_video
 from ablate.models.llava_next_video import VLLM_PREFIX_MAP
 

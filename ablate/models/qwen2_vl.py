@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ablate.models import Family
+from ablate.models.family import Family
 from ablate.models.frames import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, as_frames, normalize, raw_video, resize
 
 _MAP = {"model.language_model.": "language_model.model.", "model.visual.": "visual.",

@@ -5,7 +5,7 @@ head is a candidate target); video prompts are frames -> `vision/` tower + proje
 embeddings for vLLM or the HF engine on `lm/` (ablate.base.embed). Nothing here needs torch.
 """
 
-from ablate.models import Family
+from ablate.models.family import Family
 
 FAMILY = Family(
     name="tiny",

@@ -61,7 +61,7 @@ def _sweep(args) -> int:
 
         os.environ[ENV] = str(Path(args.lm).expanduser().resolve())
     with make_executor(recipe.sweep, args.executor, args.address) as executor:
-        runs = Path(args.runs_dir).resolve() if hasattr(executor, "check_shared") else args.runs_dir  # paths in jobs
+        runs = Path(args.runs_dir).resolve() if executor.remote else args.runs_dir  # paths in jobs read on other nodes
         record = run_sweep(recipe, runs, args.reports_dir, force=args.force, executor=executor)  # work on every node
     failed = [v for v in record["variants"] if v.get("status") == "failed"]
     print(f"report: {record['report']}")

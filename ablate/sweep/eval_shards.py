@@ -27,7 +27,7 @@ def shard_eval(job: EvalJob, vs: list[Variant], k: int) -> list[tuple[EvalJob, l
     return [(dataclasses.replace(job, items=[i, k]), vs) for i in range(k)]
 
 
-def _variant_accs(edirs: list[Path]) -> dict:
+def variant_accuracies(edirs: list[Path]) -> dict:
     """Per variant: mean accuracy over text benchmarks and over video benchmarks (live table)."""
     import polars as pl
 

@@ -5,11 +5,15 @@
     h = ex.submit(job, Path("runs/train/<key>"), Path("runs/train/<key>.log"), progress=print)
     [outcome] = ex.wait([h])          # Outcome(ok, error, log, seconds)
 
-The contract is two methods: `submit(job, out_dir, log, progress=None) -> Handle` and
-`wait(handles) -> list[Outcome]` (one outcome per handle, in order). `progress` receives the job's
-ablate.sweep.stage.Progress events; `out_dir` is complete after an ok outcome (or was already). An
-executor never raises for a failed job: the failure is in its Outcome, so one variant's crash never
-stops the others. A distributed executor (Ray, Slurm) is another class with these two methods.
+The contract is the `Executor` protocol: `submit(job, out_dir, log, progress=None) -> Handle` and
+`wait(handles) -> list[Outcome]` (one outcome per handle, in order), plus capabilities with defaults
+for an executor that has nothing to do there: `remote` (jobs may run on other machines; False),
+`shards()` (engines per evaluation setting, 1) and `check_shared(paths, runs_dir)` (every node sees
+these paths as we do; a no-op on one machine).
+`progress` receives the job's ablate.sweep.stage.Progress events; `out_dir` is complete after an ok
+outcome (or was already). An executor never raises for a failed job: the failure is in its Outcome, so
+one variant's crash never stops the others. A distributed executor (Ray, Slurm) is another class that
+subclasses `Executor` (ablate.sweep.ray_executor.RayExecutor).
 
 - `LocalExecutor` (the default): each job in a child process, `python -m ablate.sweep.worker JOBFILE`,
   `max_parallel` at a time (1: training and inference each want every core of a small machine). The
@@ -54,12 +58,29 @@ class Handle:
 
 
 class Executor(Protocol):
-    def submit(self, job, out_dir: Path, log: Path, progress: Callable[[Progress], None] | None = None) -> Handle: ...
+    """Where stage jobs run. Subclass it to inherit the defaults of the optional capabilities."""
 
-    def wait(self, handles: list[Handle]) -> list[Outcome]: ...
+    remote: bool = False
+    """Jobs may run on other machines (paths in jobs are made absolute; `check_shared` checks them)."""
+
+    def submit(self, job, out_dir: Path, log: Path, progress: Callable[[Progress], None] | None = None) -> Handle:
+        """Start (or queue) the job; its outcome comes from `wait`."""
+        ...
+
+    def wait(self, handles: list[Handle]) -> list[Outcome]:
+        """Block until every handle has finished; one Outcome per handle, in order. Never raises for a job."""
+        ...
+
+    def shards(self) -> int:
+        """Evaluation engines per evaluation setting (the runner splits its variants or items this many ways)."""
+        return 1
+
+    def check_shared(self, paths: dict[str, str | Path], runs_dir: str | Path) -> None:
+        """Fail (UserError) if a node running jobs would not see `paths` and `runs_dir` as this process does."""
+        return None
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Child processes on this machine, `max_parallel` at a time, started in submission order."""
 
     def __init__(self, max_parallel: int = 1):
@@ -103,7 +124,7 @@ class LocalExecutor:
         logf.flush()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                preexec_fn=_die_with_parent, bufsize=1)
+                                preexec_fn=die_with_parent, bufsize=1)
         h.state["thread"] = threading.Thread(target=self._pump, args=(h, proc, logf, t0), daemon=True)
         h.state["thread"].start()
 
@@ -136,7 +157,7 @@ class LocalExecutor:
         h.state["outcome"] = Outcome(rc == 0, msg, h.log, time.perf_counter() - t0)
 
 
-class InlineExecutor:
+class InlineExecutor(Executor):
     """Runs each job in this process when it is waited for (tests, debugging); same outcomes."""
 
     def submit(self, job, out_dir: Path, log: Path, progress=None) -> Handle:
@@ -166,7 +187,8 @@ class InlineExecutor:
         return Outcome(True, "", h.log, time.perf_counter() - t0)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """preexec_fn for a child process: the kernel kills it when its parent dies (PR_SET_PDEATHSIG)."""
     import ctypes
     import signal
 

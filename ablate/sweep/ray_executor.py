@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Callable
 
 from ablate.core import UserError
-from ablate.sweep.executor import Handle, Outcome
+from ablate.sweep.executor import Executor, Handle, Outcome, die_with_parent
 from ablate.sweep.stage import Progress
 
 PING_S = 2.0          # how often a cell checks that its driver is alive
@@ -63,15 +63,6 @@ class WorkerCrashed(Exception):
 
 def default_command() -> list[str]:
     return [sys.executable, "-m", "ablate.sweep.worker"]
-
-
-def _die_with_parent() -> None:
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class _Progress:
@@ -118,7 +109,7 @@ def _cell_task(jobfile: str, log: str, command: list[str], actor, cell: str, tim
         logf.write(f"$ {' '.join(cmd)}\n{Path(jobfile).read_text()}\n")
         logf.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=_die_with_parent,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=die_with_parent,
                                 cwd=cwd if os.path.isdir(cwd) else None)  # the driver's: relative recipe paths
         threading.Thread(target=_watch, args=(proc, actor, timeout_s, state), daemon=True).start()
         tail: list[str] = []
@@ -167,7 +158,7 @@ def _watch(proc, actor, timeout_s: float | None, state: dict) -> None:
             return
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Stage jobs as Ray tasks. `address`: None starts a local cluster for this sweep (closed with it);
     "auto" or "HOST:PORT" joins a running one (`ray start --head`).
 
@@ -176,6 +167,8 @@ class RayExecutor:
     running longer (None: no limit). eval_shards: engines per evaluation setting (None: see shards()).
     command: the worker (tests put a stand-in here).
     """
+
+    remote = True  # cells run on any node: the runs dir goes into jobs as an absolute path
 
     def __init__(self, address: str | None = None, *, gpus_per_cell: float | None = None, cpus_per_cell: float = 1,
                  max_retries: int = 3, timeout_s: float | None = None, eval_shards: int | None = None,

@@ -22,9 +22,9 @@ from pathlib import Path
 import polars as pl
 
 from ablate.core import atomic_write_text
-from ablate.sweep.report_sections import (_breakdown_section, _corr_section, _formats_section, _match_rule_section,
-                                          _mix_section, _scaling_section, _summary_section, _transfer_section,
-                                          _verdict_section)
+from ablate.sweep.report_sections import (breakdown_section, corr_section, formats_section, match_rule_section,
+                                          mix_section, scaling_section, transfer_section, verdict_section)
+from ablate.sweep.report_summary import summary_section
 from ablate.sweep.report_stats import results_table, variants_frame
 from ablate.sweep.report_training import outcome_link, training_cells, training_section
 
@@ -40,7 +40,7 @@ def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -
     md = [f"# {record['name']}\n"]
     if record.get("description"):
         md.append(f"{record['description']}\n")
-    md += ["## Run summary\n"] + _summary_section(record)
+    md += ["## Run summary\n"] + summary_section(record)
     cells = training_cells(record)
     training = ["## Training\n"] + training_section(record, out, cells)
     if pred.is_empty():
@@ -51,15 +51,15 @@ def build_report(record: dict, predictions: pl.DataFrame, out_dir: str | Path) -
         res = results_table(pred, variants)
         res.write_parquet(out / "results.parquet")
         res.write_csv(out / "results.csv")
-        md += ["## Outcome: did text-only training move text and video accuracy?\n"] + _verdict_section(res, pred)
+        md += ["## Outcome: did text-only training move text and video accuracy?\n"] + verdict_section(res, pred)
         md += [outcome_link(cells)] + training
-        md += ["## Scaling grid\n"] + _scaling_section(res, out)
-        md += ["## Task-mix table (Table 2 shape)\n"] + _mix_section(res)
-        md += ["## Text vs video correlation across variants\n"] + _corr_section(res, out)
-        md += ["## Item-level transfer (world-video vs world-text)\n"] + _transfer_section(pred, variants)
-        md += ["## Reply formats on world-video\n"] + _formats_section(pred, variants)
-        md += ["## Per-benchmark breakdown\n"] + _breakdown_section(pred, variants)
-        md += ["## Reply matching rules\n"] + _match_rule_section(pred, variants)
+        md += ["## Scaling grid\n"] + scaling_section(res, out)
+        md += ["## Task-mix table (Table 2 shape)\n"] + mix_section(res)
+        md += ["## Text vs video correlation across variants\n"] + corr_section(res, out)
+        md += ["## Item-level transfer (world-video vs world-text)\n"] + transfer_section(pred, variants)
+        md += ["## Reply formats on world-video\n"] + formats_section(pred, variants)
+        md += ["## Per-benchmark breakdown\n"] + breakdown_section(pred, variants)
+        md += ["## Reply matching rules\n"] + match_rule_section(pred, variants)
     md.append("\n_All numbers are recomputed from the stored per-item predictions; `results.parquet` holds "
               "one row per variant x benchmark x aspect. Rebuild with `ablate report`._\n")
     path = out / "report.md"

@@ -1,7 +1,7 @@
 """The report's Markdown sections and figures: scaling grid, task mix, correlation, transfer, formats, rules.
 
-    from ablate.sweep.report_sections import _md_table
-    print(_md_table(["variant", "accuracy"], [["base", "41.0"], ["t3", "47.5"]]))
+    from ablate.sweep.report_sections import md_table
+    print(md_table(["variant", "accuracy"], [["base", "41.0"], ["t3", "47.5"]]))
 
     $ ablate report recipes/data_scale.toml      # report.md is these sections in order
 
@@ -27,7 +27,7 @@ def _signed(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.1f}"
 
 
-def _md_table(header: list[str], rows: list[list]) -> str:
+def md_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
@@ -42,7 +42,7 @@ def _plt():
     return plt
 
 
-def _scaling_section(res: pl.DataFrame, out: Path) -> list[str]:
+def scaling_section(res: pl.DataFrame, out: Path) -> list[str]:
     vols = sorted(v for v in res["volume"].unique().to_list() if v > 0)
     if len(vols) < 2:
         return ["Only one training volume in this sweep: no scaling grid."]
@@ -64,7 +64,7 @@ def _scaling_section(res: pl.DataFrame, out: Path) -> list[str]:
                     cells.append(_pct(x[0]) if x else "-")
                 rows.append([a] + cells)
             md.append(f"mix `{mix}`, accuracy (%) by training volume:\n")
-            md.append(_md_table(["aspect", "base (0)"] + [str(v) for v in vols], rows) + "\n")
+            md.append(md_table(["aspect", "base (0)"] + [str(v) for v in vols], rows) + "\n")
         cols = min(4, len(aspects))
         nrows = math.ceil(len(aspects) / cols)
         fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 2.8 * nrows), squeeze=False)
@@ -94,7 +94,7 @@ def _scaling_section(res: pl.DataFrame, out: Path) -> list[str]:
     return md
 
 
-def _mix_section(res: pl.DataFrame) -> list[str]:
+def mix_section(res: pl.DataFrame) -> list[str]:
     if res.filter(pl.col("volume") == 0).is_empty():
         return ["No base-model variant (volume 0) in this sweep: deltas need one."]
     md = ["Accuracy (%) per aspect; below it, the change vs the base model with its 95% paired-bootstrap "
@@ -117,11 +117,11 @@ def _mix_section(res: pl.DataFrame) -> list[str]:
                                  f"[{_signed(x['delta_ci_low'])}, {_signed(x['delta_ci_high'])}]")
             rows.append([label] + cells)
         md.append(f"### {bench}\n")
-        md.append(_md_table(["variant"] + [a if a != "all" else "avg" for a in aspects], rows) + "\n")
+        md.append(md_table(["variant"] + [a if a != "all" else "avg" for a in aspects], rows) + "\n")
     return md
 
 
-def _corr_section(res: pl.DataFrame, out: Path) -> list[str]:
+def corr_section(res: pl.DataFrame, out: Path) -> list[str]:
     recs = correlations(res)
     if not recs:
         return ["Needs at least one text and one video benchmark."]
@@ -155,11 +155,11 @@ def _corr_section(res: pl.DataFrame, out: Path) -> list[str]:
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
         md.append(f"![{rec['text']} vs {rec['video']}]({name})")
-    table = _md_table(["text", "video", "variants", "Pearson r", "r 95% CI (bootstrap)", "Spearman rho"], rows)
+    table = md_table(["text", "video", "variants", "Pearson r", "r 95% CI (bootstrap)", "Spearman rho"], rows)
     return [table + "\n"] + md
 
 
-def _breakdown_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
+def breakdown_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
     md = []
     g = (pred.join(variants.select("variant", "label", "volume"), on="variant")
          .group_by("benchmark", "label", "volume", "aspect", "sub_dim")
@@ -170,13 +170,13 @@ def _breakdown_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
     for bench in g["benchmark"].unique().sort().to_list():
         r = g.filter(pl.col("benchmark") == bench)
         md.append(f"### {bench}\n")
-        md.append(_md_table(["variant", "aspect", "sub-dimension", "n", "accuracy (%)", "unmatched replies", "errors"],
+        md.append(md_table(["variant", "aspect", "sub-dimension", "n", "accuracy (%)", "unmatched replies", "errors"],
                             [[x["label"], x["aspect"], x["sub_dim"], x["n"], _pct(x["acc"]), x["unmatched"], x["errors"]]
                              for x in r.to_dicts()]) + "\n")
     return md
 
 
-def _transfer_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
+def transfer_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
     tr = item_transfer(pred)
     if tr.is_empty():
         return ["No item pairs (needs both world-video and world-text).\n"]
@@ -186,12 +186,12 @@ def _transfer_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
           "was learned in text shows as the first rising above the second.\n"]
     rows = [[x["label"], x["aspect"], x["n"], x["n_text_right"], _pct(x["p_video_given_text_right"]),
              _pct(x["p_video_given_text_wrong"]), _pct(x["agreement"])] for x in tr.to_dicts()]
-    md.append(_md_table(["variant", "aspect", "n", "text right", "video right when text right %",
+    md.append(md_table(["variant", "aspect", "n", "text right", "video right when text right %",
                          "video right when text wrong %", "agreement %"], rows) + "\n")
     return md
 
 
-def _formats_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
+def formats_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
     """How replies land: share matched to an option (multi-choice, caption matching), share of "yes"."""
     v = pred.filter(pl.col("benchmark") == "world-video")
     if v.is_empty() or "task" not in v.columns:
@@ -201,7 +201,7 @@ def _formats_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
                 for t in ("multi-choice", "caption_matching")],
               (pl.col("parsed").cast(pl.Utf8).str.to_lowercase() == "yes").filter(pl.col("task") == "yes_no").mean().alias("yes"))
          .sort("volume", "label"))
-    return [_md_table(["variant", "multi-choice replies matched %", "caption-matching replies matched %", "yes/no replies 'yes' %"],
+    return [md_table(["variant", "multi-choice replies matched %", "caption-matching replies matched %", "yes/no replies 'yes' %"],
                       [[x["label"], _pct(x["multi-choice"]), _pct(x["caption_matching"]), _pct(x["yes"])] for x in g.to_dicts()]) + "\n"]
 
 
@@ -211,7 +211,7 @@ RULE_ORDER = ("official:exact", "official:letter", "official:prefix", "official:
               "fallback:first-stated", "fallback:true-false")
 
 
-def _match_rule_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
+def match_rule_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]:
     """Per variant x benchmark: how many replies each matching rule took, and how many none did."""
     if "match_rule" not in pred.columns:
         return ["The predictions carry no `match_rule` column (scored before scorer version 2); "
@@ -233,31 +233,7 @@ def _match_rule_section(pred: pl.DataFrame, variants: pl.DataFrame) -> list[str]
             c = dict(zip(gg["match_rule"].to_list(), gg["n"].to_list()))
             rows.append([label] + [c.get(x, 0) for x in rules] + [sum(c.values())])
         md.append(f"### {bench}\n")
-        md.append(_md_table(["variant"] + rules + ["n"], rows) + "\n")
-    return md
-
-
-def _summary_section(record: dict) -> list[str]:
-    md = [f"- recipe: `{record.get('recipe_path', '?')}` (name `{record['name']}`, sha256 {record.get('recipe_hash', '?')})"]
-    for k in ("description", "base", "base_hash", "world_hash", "versions", "started", "finished"):
-        if record.get(k):
-            md.append(f"- {k.replace('_', ' ')}: {record[k]}")
-    from ablate.models.routes import route_lines  # which engine served each evaluation, and any fallback
-
-    md += route_lines(record.get("eval_dirs") or [])
-    t = record.get("timings") or {}
-    if t:
-        md.append("- wall time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
-    md.append("")
-    rows = [[v["label"], v["id"], v.get("status", "?"), v.get("adapter_sha256", "-")[:12] if v.get("adapter_sha256") else "-",
-             " ".join(f"{k}={s:.1f}s" for k, s in (v.get("timings") or {}).items())] for v in record["variants"]]
-    md.append(_md_table(["variant", "id", "status", "adapter sha256", "stage times"], rows) + "\n")
-    failed = [v for v in record["variants"] if v.get("status") == "failed"]
-    if failed:
-        md.append("**Failures**\n")
-        md.append(_md_table(["variant", "stage", "error", "log"],
-                            [[v["label"], v.get("failed_stage"), str(v.get("error", "")).replace("|", "/")[:300],
-                              f"`{v.get('log', '-')}`"] for v in failed]) + "\n")
+        md.append(md_table(["variant"] + rules + ["n"], rows) + "\n")
     return md
 
 
@@ -316,11 +292,11 @@ def verdict(res: pl.DataFrame, chance: dict[str, float] | None = None) -> tuple[
     return rows, reading
 
 
-def _verdict_section(res: pl.DataFrame, pred: pl.DataFrame) -> list[str]:
+def verdict_section(res: pl.DataFrame, pred: pl.DataFrame) -> list[str]:
     rows, reading = verdict(res, chance_levels(pred))
     md = []
     if rows:
-        md.append(_md_table(["benchmark", "modality", "base (%)", "chance (%)", "best trained (%)", "change, 95% CI (points)",
+        md.append(md_table(["benchmark", "modality", "base (%)", "chance (%)", "best trained (%)", "change, 95% CI (points)",
                              "call"], rows))
     md.append(f"\n**Reading:** {reading}\n")
     return md

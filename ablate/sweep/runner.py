@@ -12,6 +12,7 @@ appears only complete, via an atomic rename):
     runs/train/<key>/  <key>.log    one LoRA adapter per variant + its worker's log
     runs/eval/<key>/   <key>.log    predictions/scores of every variant of one evaluate() call
     runs/<stage>/<key>.job.json     the job as the worker got it
+    runs/<stage>/<key>.run.json     wall time and date of the run that computed that directory
     runs/variants/<variant id>.json the variant's stage keys, jobs and status (read by `ablate plan`)
     runs/sweeps/<recipe name>/sweep.json   the sweep record the report is built from
 
@@ -34,9 +35,9 @@ from ablate.core import UserError, stable_hash
 from ablate.fs import doing
 from ablate.eval.benchmarks import REGISTRY, default_path
 from ablate.names import check_name, child_path
-from ablate.sweep.bookkeeping import (Ctx, Ran, _clean_tmp, _done, _fail, _force, _log, _recipe_hash, _save, _versions,
-                                      _vrec)
-from ablate.sweep.eval_shards import _variant_accs, shard_eval
+from ablate.sweep.bookkeeping import Ctx, Ran, SweepRecord, clean_tmp, stage_run, write_stage_run
+from ablate.sweep.eval_shards import shard_eval, variant_accuracies
+from ablate.sweep.executor import Executor
 from ablate.sweep.live import Live
 from ablate.sweep.lock import RunsLock
 from ablate.sweep.plan import Variant, expand
@@ -61,10 +62,10 @@ def _prepare(ctx: Ctx) -> None:
         from ablate.world import default_world
 
         ctx.world = Path(default_world(**r.world.params()))
-        ctx.record["world"] = str(ctx.world)
+        ctx.record.world = str(ctx.world)
         man = ctx.world / "manifest.json"
         if man.is_file():
-            ctx.record["world_hash"] = (read_manifest(man) or {}).get("content_hash")
+            ctx.record.world_hash = (read_manifest(man) or {}).get("content_hash")
     ctx.corpus = ctx.world / "captions" / "captions.json" if r.data.corpus == "world" else Path(r.data.corpus)
     if r.data.corpus != "world":  # a corpus that cannot be read stops the sweep now, naming the file
         import t3
@@ -75,9 +76,9 @@ def _prepare(ctx: Ctx) -> None:
 
     check_base(ctx.base)  # a base dir that is not what its config.json says stops the sweep before any stage
     # children get the resolved directory, never the spec: they must use exactly this base
-    ctx.record["base"] = r.base.model
-    ctx.record["base_hash"] = ctx.base.hash
-    ctx.record["timings"]["prepare"] = time.perf_counter() - t0
+    ctx.record.base = r.base.model
+    ctx.record.base_hash = ctx.base.hash
+    ctx.record.timings["prepare"] = time.perf_counter() - t0
 
 
 def _resolve_base(spec: str):
@@ -91,13 +92,13 @@ def _resolve_base(spec: str):
     import sys
 
     from ablate.base import EMBEDDED, resolve_base
-    from ablate.sweep.executor import _die_with_parent
+    from ablate.sweep.executor import die_with_parent
 
     if spec in EMBEDDED:
         try:
             return resolve_base(spec, build=False)
         except UserError:  # not built yet
-            rc = subprocess.run([sys.executable, "-m", "ablate", "base", "build", spec], preexec_fn=_die_with_parent).returncode
+            rc = subprocess.run([sys.executable, "-m", "ablate", "base", "build", spec], preexec_fn=die_with_parent).returncode
             if rc != 0:
                 raise UserError(f"building the embedded base {spec!r} failed (`ablate base build {spec}` exited {rc}; "
                                 "its output is above)") from None
@@ -108,7 +109,8 @@ def _resolve_base(spec: str):
 def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dict[int, Ran]:
     """Run every job (deduplicated by key) whose directory is not done; job index -> Ran.
 
-    `jobs` pairs each job with the variants it serves (their live-table rows get its progress).
+    `jobs` pairs each job with the variants it serves (their live-table rows get its progress). A
+    directory computed now gets its runs/<stage>/<key>.run.json; one found done keeps the one it has.
     """
     results: dict[int, Ran] = {}
     by_key: dict[str, list[int]] = {}
@@ -122,7 +124,7 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
     handles = {}
     for key, idx in by_key.items():
         d = ctx.runs / stage.name / key
-        _force(ctx, stage.name, d)
+        ctx.force_once(stage.name, d)
         if stage.is_done(d):
             continue
         if d.exists():  # incomplete or changed since it was written (an edited adapter): redo it
@@ -146,11 +148,18 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
     outcomes = dict(zip(handles, ctx.executor.wait(list(handles.values()))))
     for key, idx in by_key.items():
         o = outcomes.get(key)
-        err = "" if o is None or o.ok else o.error
-        if o is not None and o.ok and not stage.is_done(ctx.runs / stage.name / key):
-            err = f"{stage.name} finished but {ctx.runs / stage.name / key} is not complete"
+        if o is None:
+            ran = stage_run(ctx.runs, stage.name, key)
+        elif not o.ok:
+            ran = Ran(key, o.error)
+        elif not stage.is_done(ctx.runs / stage.name / key):
+            ran = Ran(key, f"{stage.name} finished but {ctx.runs / stage.name / key} is not complete")
+        else:
+            ran = write_stage_run(ctx.runs, stage.name, key, o.seconds)
+        if not ran.error:
+            ctx.record.note_stage_run(stage.name, ran)
         for i in idx:
-            results[i] = Ran(key, err, o.seconds if o is not None else 0.0)
+            results[i] = ran
     return results
 
 
@@ -160,7 +169,7 @@ def _synth_job(ctx: Ctx, weights: dict, data, seed: int) -> SynthJob:
                     length_scale=data.length_scale, seed=seed)
 
 
-def _train_options(v: Variant) -> dict:
+def train_options(v: Variant) -> dict:
     from ablate.train import TrainOptions
     from ablate.train.stage import options_record
 
@@ -183,17 +192,17 @@ def _synth_all(ctx: Ctx, variants: list[Variant]) -> Path | None:
     for i, (job, vs) in enumerate(jobs):
         for v in vs:
             if res[i].error:
-                _fail(ctx, v, "synth", res[i].error, _log(ctx, "synth", res[i].key))
+                ctx.fail(v, "synth", res[i].error, res[i].key)
             else:
-                _done(ctx, v, "synth", job, res[i])
-    ctx.record["timings"]["synth"] = time.perf_counter() - t0
+                ctx.record.variant(v).done("synth", job, res[i])
+    ctx.record.timings["synth"] = time.perf_counter() - t0
     if not probe:
         return None
     probe = res[len(jobs) - 1]
     if probe.error:
         raise UserError(f"the t3-probe synthesis failed: {probe.error}")
     probe_dir = ctx.runs / "synth" / probe.key
-    ctx.record["probe_hash"] = json.loads((probe_dir / "manifest.json").read_text()).get("content_hash")
+    ctx.record.probe_hash = json.loads((probe_dir / "manifest.json").read_text()).get("content_hash")
     return probe_dir
 
 
@@ -212,35 +221,32 @@ def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
     t0 = time.perf_counter()
     jobs = []
     for v in variants:
-        if v.is_base or _vrec(ctx, v)["status"] == "failed":
+        if v.is_base or ctx.record.variant(v).status == "failed":
             continue
-        skey = _vrec(ctx, v)["stages"]["synth"]
+        skey = ctx.record.variant(v).stages["synth"]
         try:
             jobs.append((TrainJob(base=str(ctx.base.root), base_hash=ctx.base.hash, data=str(ctx.runs / "synth" / skey),
-                                  data_key=skey, n=v.volume, options=_train_options(v), replay=_replay_file(ctx, v.data.replay),
+                                  data_key=skey, n=v.volume, options=train_options(v), replay=_replay_file(ctx, v.data.replay),
                                   report_to=v.train.report_to or DEFAULT_REPORT_TO, run_name=v.label,
                                   group=ctx.recipe.name), [v]))
         except UserError as e:  # this cell's options do not make a valid TrainOptions
-            _fail(ctx, v, "train", str(e), None)
+            ctx.fail(v, "train", str(e), None)
     n_run = ctx.executed["train"]
     res = _run_stage(ctx, TRAIN, jobs)
     failed = 0
     for i, (job, [v]) in enumerate(jobs):
         if res[i].error:
             failed += 1
-            _fail(ctx, v, "train", res[i].error, _log(ctx, "train", res[i].key))
+            ctx.fail(v, "train", res[i].error, res[i].key)
             continue
         tdir = ctx.runs / "train" / res[i].key
-        rec = _vrec(ctx, v)
-        _done(ctx, v, "train", job, res[i])
-        rec["adapter"] = str(tdir)
-        rec["adapter_sha256"] = json.loads((tdir / "manifest.json").read_text()).get("adapter_sha256")
-        log = _log(ctx, "train", res[i].key)
-        rec["log"] = str(log) if log else None
+        rec = ctx.record.variant(v)
+        rec.done("train", job, res[i])
+        rec.trained(tdir, ctx.log("train", res[i].key))
         ctx.live.update(v.id, stage="trained", progress=1.0, loss=_final_loss(tdir))
-        _save(ctx, v)
+        ctx.save(v)
     ran = ctx.executed["train"] - n_run
-    ctx.record["timings"]["train"] = time.perf_counter() - t0
+    ctx.record.timings["train"] = time.perf_counter() - t0
     ctx.live.summary("train", f"{ran - failed} trained, {len(jobs) - ran} cached, {failed} failed "
                               f"in {time.perf_counter() - t0:.1f}s")
 
@@ -271,10 +277,10 @@ def _fitting(ctx: Ctx, vs: list[Variant]) -> list[Variant]:
     from ablate.models.checks import adapter_problems
 
     engine = vs[0].eval.engine
-    bad = adapter_problems(ctx.base, {v.id: _vrec(ctx, v).get("adapter") for v in vs}, engine_max_lora_rank(engine), engine)
+    bad = adapter_problems(ctx.base, {v.id: ctx.record.variant(v).adapter for v in vs}, engine_max_lora_rank(engine), engine)
     for v in vs:
         if v.id in bad:
-            _fail(ctx, v, "eval", bad[v.id], None)
+            ctx.fail(v, "eval", bad[v.id], None)
     return [v for v in vs if v.id not in bad]
 
 
@@ -283,17 +289,17 @@ def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list
     benches = _bench_specs(ctx, probe_dir)
     groups: dict[str, list[Variant]] = {}
     for v in variants:
-        if _vrec(ctx, v)["status"] != "failed":
+        if ctx.record.variant(v).status != "failed":
             groups.setdefault(stable_hash(v.eval_key), []).append(v)
     groups = {g: vs for g, vs in ((g, _fitting(ctx, vs)) for g, vs in groups.items()) if vs}
-    k = ctx.executor.shards() if hasattr(ctx.executor, "shards") else 1
+    k = ctx.executor.shards()
     jobs = []
     for vs in groups.values():
         ev = vs[0].eval
-        recs = {v.id: _vrec(ctx, v) for v in vs}
+        recs = {v.id: ctx.record.variant(v) for v in vs}
         job = EvalJob(base=str(ctx.base.root), base_hash=ctx.base.hash,
-                      adapters={vid: r.get("adapter") for vid, r in recs.items()},
-                      train_keys={vid: r["stages"].get("train") for vid, r in recs.items()},
+                      adapters={vid: r.adapter for vid, r in recs.items()},
+                      train_keys={vid: r.stages.get("train") for vid, r in recs.items()},
                       benchmarks=benches, engine=ev.engine, frames=ev.frames, max_tokens=ev.max_tokens,
                       scoring=ev.scoring)
         jobs += shard_eval(job, vs, k)
@@ -311,31 +317,29 @@ def _eval_all(ctx: Ctx, variants: list[Variant], probe_dir: Path | None) -> list
     # a variant is evaluated when all its shards are; a dir with a failed variant's items is left out
     eval_dirs = list(dict.fromkeys(ctx.runs / "eval" / res[i].key for i, (_, vs) in enumerate(jobs)
                                    if not any(v.id in failed for v in vs)))
-    accs = _variant_accs(eval_dirs) if eval_dirs else {}
+    accs = variant_accuracies(eval_dirs) if eval_dirs else {}
     for vs in groups.values():
         for v in vs:
             if v.id in failed:
-                _fail(ctx, v, "eval", failed[v.id].error, _log(ctx, "eval", failed[v.id].key))
+                ctx.fail(v, "eval", failed[v.id].error, failed[v.id].key)
                 continue
             (ran, job), *more = shards[v.id]
-            _done(ctx, v, "eval", job, ran)
-            rec = _vrec(ctx, v)
-            if more:
-                rec["eval_shards"] = [ran.key] + [r.key for r, _ in more]
-            rec["status"] = "done"
-            rec.update(accs.get(v.id, {}))
+            rec = ctx.record.variant(v)
+            rec.done("eval", job, ran)
+            rec.evaluated([ran.key] + [r.key for r, _ in more], accs.get(v.id, {}))
             ctx.live.update(v.id, stage="done", progress=1.0, **accs.get(v.id, {}))
-            _save(ctx, v)
-    ctx.record["eval_dirs"] = [str(d) for d in eval_dirs]
-    ctx.record["timings"]["eval"] = time.perf_counter() - t0
+            ctx.save(v)
+    ctx.record.eval_dirs = [str(d) for d in eval_dirs]
+    ctx.record.timings["eval"] = time.perf_counter() - t0
     ctx.live.summary("eval", f"{len(jobs)} engine call(s), {ctx.executed['eval'] - n_run} run, "
                              f"{len(eval_dirs)} ok in {time.perf_counter() - t0:.1f}s")
     return eval_dirs
 
 
 def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | Path = "reports",
-              force: tuple | list = (), live: Live | None = None, executor=None) -> dict:
-    """Run (or resume) every variant of the recipe; write the report; return the sweep record.
+              force: tuple | list = (), live: Live | None = None, executor: Executor | None = None) -> dict:
+    """Run (or resume) every variant of the recipe; write the report; return the sweep record as JSON
+    (what runs/sweeps/<name>/sweep.json holds, ablate.sweep.bookkeeping.SweepRecord).
 
     executor: where stage jobs run (ablate.sweep.executor; default LocalExecutor, child processes).
     """
@@ -351,40 +355,36 @@ def run_sweep(recipe: Recipe, runs_dir: str | Path = "runs", reports_dir: str | 
     variants = expand(recipe)
     live = live or Live([(v.id, v.label) for v in variants])
     with RunsLock(runs, recipe.name):
-        _clean_tmp(runs)
-        record = {"name": recipe.name, "recipe_path": recipe.path, "description": recipe.recipe.description,
-                  "recipe_hash": _recipe_hash(recipe), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                  "versions": _versions(), "timings": {},
-                  "variants": [{"id": v.id, "label": v.label, "mix": v.mix, "volume": v.volume, "seed": v.seed,
-                                "axes": v.axes, "status": "pending", "stages": {}, "timings": {}} for v in variants]}
+        clean_tmp(runs)
+        record = SweepRecord.start(recipe, variants)
         if executor is None:
             from ablate.sweep.executor import LocalExecutor
 
             executor = LocalExecutor()
         ctx = Ctx(recipe, runs, tuple(force), live, record, executor)
         _prepare(ctx)  # before the live table: world/base builds draw their own rich progress bars
-        if hasattr(executor, "check_shared"):  # a cluster: every node must see these paths as we do
+        if executor.remote:  # a cluster: every node must see these paths as we do
             executor.check_shared(_shared_paths(ctx), runs)
         with live:
-            live.summary("prepare", f"base {ctx.base.hash} world {record.get('world_hash', '-')} "
-                                    f"in {record['timings']['prepare']:.1f}s")
+            live.summary("prepare", f"base {ctx.base.hash} world {record.world_hash or '-'} "
+                                    f"in {record.timings['prepare']:.1f}s")
             probe_dir = _synth_all(ctx, variants)
             _train_all(ctx, variants)
             eval_dirs = _eval_all(ctx, variants, probe_dir)
-            record["executed"] = dict(ctx.executed)
-            record["timings"]["total_before_report"] = time.perf_counter() - t_start
-            record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-            _save(ctx)
+            record.executed = dict(ctx.executed)
+            record.timings["total_before_report"] = time.perf_counter() - t_start
+            record.finished = time.strftime("%Y-%m-%d %H:%M:%S")
+            ctx.save()
             t0 = time.perf_counter()
             from ablate.sweep.report import report_from_record
 
             out = child_path(reports_dir, recipe.name)
             with doing("writing the report", out, "--reports-dir"):
-                path = report_from_record(record, out, eval_dirs)
+                path = report_from_record(record.to_json(), out, eval_dirs)
             live.summary("report", f"{path} in {time.perf_counter() - t0:.1f}s")
-        record["report"] = str(path)
-        _save(ctx)
-    return record
+        record.report = str(path)
+        ctx.save()
+    return record.to_json()
 
 
 def _check_dirs(runs: Path, reports: Path) -> None:

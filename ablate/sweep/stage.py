@@ -7,14 +7,21 @@
     if not stage.is_done(out):
         stage.run(job, out, progress=print)      # progress gets Progress events
 
-Every stage has a `name`, a `version` (its code-version constant: t3's GENERATOR_VERSION, the
-generic control's VERSION, TRAIN_CODE_VERSION, and for evaluation EVAL_VERSION + PROMPT_VERSION +
-SCORERS_VERSION + FRAMES_VERSION), `key(job)`, `is_done(out_dir)` and `run(job, out_dir, progress)`.
-A key hashes the stage's version, the job's settings and the content of its inputs, read from the
-files when the key is computed: the corpus and replay files, the synthesis output, each adapter's
-weights, every file of every benchmark (via a sidecar of file hashes, ablate.core.content_sha256).
-It also holds the key of the stage before it, so a version bump reruns that stage and every stage
-after it, and nothing before. `run` leaves `out_dir` complete or absent (atomic rename).
+Every stage has a `name`, `code` (the modules and packages its work runs), `key(job)`,
+`is_done(out_dir)` and `run(job, out_dir, progress)`. A key hashes the code identity of the stage's
+`code` (ablate.identity.code_identity: the source of those modules, comments and docstrings left
+out), the job's settings and the content of its inputs, read from the files when the key is computed:
+the corpus and replay files, the synthesis output, each adapter's weights, every file of every
+benchmark (via a sidecar of file hashes, ablate.core.content_sha256). It also holds the key of the
+stage before it, so editing a stage's code reruns that stage and every stage after it, and nothing
+before; there is no version constant to bump. `run` leaves `out_dir` complete or absent (atomic rename).
+
+    stage      code (SynthStage.code_for(job) picks by the job's mix)
+    synth      t3 (T3 mixes) | ablate.synth.generic, t3.corpus, t3.util (the generic-text control)
+    train      ablate.train, ablate.models, ablate.base.precision
+    eval       ablate.eval, ablate.models, ablate.base.prompts, ablate.base.embed, ablate.base.video, t3.layout
+
+A module a stage starts to use goes into its `code`; the base model's own code is in the base's hash.
 
 The runner, the worker process (ablate.sweep.worker) and `ablate plan` all use these objects.
 Jobs are JSON-serialisable (`to_json()` / `job_from_json()`), so any executor can ship them.
@@ -30,6 +37,7 @@ from pathlib import Path
 from typing import Callable, ClassVar
 
 from ablate.core import content_sha256, content_tree_hash, read_json, stable_hash
+from ablate.identity import code_identity
 
 
 @dataclass(frozen=True)
@@ -130,29 +138,15 @@ def _settings(job) -> dict:
 
 class SynthStage:
     name = "synth"
+    code = {"t3": ("t3",), "generic": ("ablate.synth.generic", "t3.corpus", "t3.util")}
 
-    @staticmethod
-    def version_for(job: SynthJob) -> str:
-        if "generic" in job.mix:
-            from ablate.synth import generic
-
-            return generic.VERSION
-        import t3.synth
-
-        return t3.synth.GENERATOR_VERSION
-
-    @property
-    def version(self) -> dict:
-        import t3.synth
-
-        from ablate.synth import generic
-
-        return {"t3": t3.synth.GENERATOR_VERSION, "generic": generic.VERSION}
+    def code_for(self, job: SynthJob) -> tuple[str, ...]:
+        return self.code["generic" if "generic" in job.mix else "t3"]
 
     def key(self, job: SynthJob) -> str:
         s = _settings(job)
         s["corpus"] = content_sha256(job.corpus)  # content, never the path
-        return stable_hash({"stage": self.name, "version": self.version_for(job), **s})
+        return stable_hash({"stage": self.name, "code": code_identity(*self.code_for(job)), **s})
 
     def is_done(self, out: Path) -> bool:
         from ablate.sweep.records import stage_complete  # files whole, manifest parses (#13)
@@ -178,12 +172,7 @@ class SynthStage:
 
 class TrainStage:
     name = "train"
-
-    @property
-    def version(self) -> str:
-        from ablate.train import stage
-
-        return stage.TRAIN_CODE_VERSION
+    code = ("ablate.train", "ablate.models", "ablate.base.precision")
 
     def key(self, job: TrainJob) -> str:
         s = _settings(job)
@@ -192,7 +181,7 @@ class TrainStage:
             del s[k]
         s["data_hash"] = read_json(Path(job.data) / "manifest.json").get("content_hash")
         s["replay"] = content_sha256(job.replay) if job.replay else None
-        return stable_hash({"stage": self.name, "version": self.version, **s})
+        return stable_hash({"stage": self.name, "code": code_identity(*self.code), **s})
 
     def is_done(self, out: Path) -> bool:
         from ablate.sweep.records import stage_complete
@@ -224,29 +213,19 @@ class TrainStage:
 
 class EvalStage:
     name = "eval"
-
-    @property
-    def version(self) -> dict:
-        from ablate.eval import benchmarks, scoring, stage, video
-
-        return {"eval": stage.EVAL_VERSION, "prompt": benchmarks.PROMPT_VERSION,
-                "scorers": scoring.SCORERS_VERSION, "frames": video.FRAMES_VERSION}
+    code = ("ablate.eval", "ablate.models", "ablate.base.prompts", "ablate.base.embed", "ablate.base.video", "t3.layout")
 
     def key(self, job: EvalJob) -> str:
-        from ablate.eval.benchmarks import REGISTRY
         from ablate.eval.engines.base import adapter_sha256
 
         s = _settings(job)
         del s["base"]
         if s["items"] is None:
             del s["items"]
-        versions = self.version  # with only the scorers these benchmarks use (the registry says which)
-        used = {sc for b in job.benchmarks for sc in REGISTRY[b["name"]].scorers}
-        versions["scorers"] = {k: n for k, n in versions["scorers"].items() if k in used}
         s["adapters"] = {v: adapter_sha256(Path(p) if p else None) for v, p in job.adapters.items()}  # the files now
         s["benchmarks"] = [{"name": b["name"], "options": b.get("options") or {},
                             "content": content_tree_hash(b["path"])} for b in job.benchmarks]
-        return stable_hash({"stage": self.name, "version": versions, **s})
+        return stable_hash({"stage": self.name, "code": code_identity(*self.code), **s})
 
     def is_done(self, out: Path) -> bool:
         from ablate.sweep.records import stage_complete

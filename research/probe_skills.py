@@ -1,8 +1,8 @@
 """What can a base's LM do? Forced-choice accuracy on the skills T3 transfer needs, before and after T3 text.
 
-    python benchmarks/probe_skills.py --base tiny-t3                          # the base's skills only (~1 min)
-    python benchmarks/probe_skills.py --base tiny-t3 --t3 4000 --epochs 2     # + full fine-tune on T3 text (~7 min)
-    python benchmarks/probe_skills.py --base tiny-t3 --t3 4000 --lora 64      # + LoRA (all linear layers) instead
+    python research/probe_skills.py --base tiny-t3                          # the base's skills only (~1 min)
+    python research/probe_skills.py --base tiny-t3 --t3 4000 --epochs 2     # + full fine-tune on T3 text (~7 min)
+    python research/probe_skills.py --base tiny-t3 --t3 4000 --lora 64      # + LoRA (all linear layers) instead
 
 No vLLM and no reply parsing: every item is scored by the LM's next-token logits after the prompt,
 restricted to the item's choices (the option letters "(A".."(D" / "A".."D", or yes / no), so what the model

@@ -1,7 +1,7 @@
 """Does this base transfer? Base vs T3-trained side by side on t3-probe, world-video and world-text.
 
-    python benchmarks/bench_transfer.py --out /tmp/bt --base tiny-t3         # the issue-12 experimental base
-    python benchmarks/bench_transfer.py --out /tmp/bt --base-set layers=4 --base-set hidden=256 \
+    python research/bench_transfer.py --out /tmp/bt --base tiny-t3         # the issue-12 experimental base
+    python research/bench_transfer.py --out /tmp/bt --base-set layers=4 --base-set hidden=256 \
         --volumes 1000,4000 --replay-ratio 1 --lora-rank 64 --lr 1e-3
 
 Builds (or finds in the cache) the base, synthesizes T3 text from the world's captions, trains one
@@ -105,12 +105,8 @@ def main(argv=None) -> int:
     import t3
     from ablate.base import resolve_base
     from ablate.base.pretrain import build
-    try:  # the layout of issue #14 (ablate/eval/), or the flat one before it
-        from ablate.eval.benchmarks import BenchSpec
-        from ablate.eval.stage import evaluate
-    except ImportError:
-        from ablate.benchmarks import BenchSpec
-        from ablate.evaluate import evaluate
+    from ablate.eval.benchmarks import BenchSpec
+    from ablate.eval.stage import evaluate
     from ablate.train import TrainOptions, train_adapter
     from ablate.world import default_world
 
