@@ -24,7 +24,7 @@ COMMAND_MODULES = [
     "ablate.synth.stage",
     "ablate.eval.cli",
     "ablate.base.cli",
-    "ablate.train.stage",
+    "ablate.train.cli",
 ]
 
 

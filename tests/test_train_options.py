@@ -76,7 +76,7 @@ def test_every_field_is_settable_from_a_recipe(name):
 def test_every_field_is_settable_from_ablate_train(name):
     import argparse
 
-    from ablate.train.stage import add_cli, options_from_args
+    from ablate.train.cli import add_cli, options_from_args
 
     value = other_value(name)
     parser = argparse.ArgumentParser()
@@ -99,7 +99,7 @@ def test_section_and_flags_carry_the_dataclass_docs():
 def test_old_flag_spellings_still_work():
     import argparse
 
-    from ablate.train.stage import add_cli, options_from_args
+    from ablate.train.cli import add_cli, options_from_args
 
     parser = argparse.ArgumentParser()
     add_cli(parser.add_subparsers())

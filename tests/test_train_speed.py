@@ -109,10 +109,10 @@ def test_new_options_at_their_defaults_keep_every_key():
 def test_sweep_train_key_of_an_existing_recipe_is_unchanged():
     from ablate.sweep.plan import expand
     from ablate.sweep.recipe import parse_recipe
-    from ablate.sweep.runner import _train_options
+    from ablate.sweep.runner import train_options
 
     text = '[recipe]\nname = "x"\n[mixes]\nall = { order = 1 }\n[grid]\nvolume = [10]\n[train]\nlora_rank = 8\n'
-    opts = _train_options(expand(parse_recipe(text, "x.toml", check_paths=False))[0])
+    opts = train_options(expand(parse_recipe(text, "x.toml", check_paths=False))[0])
     assert "lora_layers" not in opts and opts["lora_rank"] == 8
-    opts2 = _train_options(expand(parse_recipe(text + "lora_layers = 6\n", "x.toml", check_paths=False))[0])
+    opts2 = train_options(expand(parse_recipe(text + "lora_layers = 6\n", "x.toml", check_paths=False))[0])
     assert opts2 == {**opts, "lora_layers": 6}

@@ -206,7 +206,7 @@ def test_report_to_flags():
     import argparse
 
     from ablate.sweep.cli import add_cli as sweep_cli
-    from ablate.train.stage import add_cli as train_cli
+    from ablate.train.cli import add_cli as train_cli
 
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()

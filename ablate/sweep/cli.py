@@ -115,7 +115,7 @@ def add_cli(sub) -> None:
     p.add_argument("--lm", default=None, metavar="PATH",
                    help="the embedded base's pretrained LM from a local copy (HF directory or .gguf file) instead "
                         "of the package registry (also: $ABLATE_LM)")
-    from ablate.train.stage import add_report_to_flag
+    from ablate.train.cli import add_report_to_flag
 
     add_report_to_flag(p, default=None)  # unset: the recipe's [train] report_to
     p.set_defaults(func=_sweep)

@@ -227,7 +227,7 @@ def make_trainer(lm_dir: Path, examples: list[dict], options, work_dir: Path, de
             datasets.enable_progress_bars()
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the callback above reports instead
     if options.lr_scheduler == "wsd":
-        from ablate.train.nested import wsd_lambda
+        from ablate.train.schedule import wsd_lambda
 
         trainer.lr_lambda_for = lambda steps: wsd_lambda(options, steps)
     return trainer, targets

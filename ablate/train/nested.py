@@ -31,30 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ablate.core import UserError
-
-
-def decay_steps(options, steps: int) -> int:
-    """D: the decay of a wsd run of `steps` optimizer steps (ceil keeps T - D non-decreasing in T)."""
-    return math.ceil(options.decay_ratio * steps)
-
-
-def wsd_factor(step: int, warmup: int, total: float, decay: int) -> float:
-    """Learning-rate factor at optimizer step `step` (0-based) of a wsd run of `total` steps: (s+1)/(W+1) while
-    warming up, 1.0 while stable, (T-s)/(D+1) over the last D steps. total = inf: the stable trunk."""
-    if step < warmup:
-        return (step + 1) / (warmup + 1)
-    if step >= total - decay:
-        return (total - step) / (decay + 1)
-    return 1.0
-
-
-def wsd_lambda(options, steps: int):
-    """step -> factor for an independent wsd run of `steps` steps (a LambdaLR's lr_lambda)."""
-    decay = decay_steps(options, steps)
-    if options.warmup_steps + decay > steps:
-        raise UserError(f"lr_scheduler = wsd: warmup_steps {options.warmup_steps} + decay {decay} steps "
-                        f"(decay_ratio {options.decay_ratio}) exceed the run's {steps} steps")
-    return lambda s: wsd_factor(s, options.warmup_steps, steps, decay)
+from ablate.train.schedule import decay_steps, wsd_factor, wsd_lambda  # noqa: F401  (public here too)
 
 
 @dataclass(frozen=True)
