@@ -114,7 +114,9 @@ def _sgmv(x, w, out, seq_len, seq_lora, add, scale=1.0):
     import torch
 
     runs = _seq_runs(seq_len, seq_lora)
-    if len(runs) > _MAX_RUNS:
+    # the per-row path needs one row per scheduled token; the LoRA embedding of a batch that mixes prompt
+    # embeddings and token ids passes only the token-id rows, so there the runs are clipped to x instead
+    if len(runs) > _MAX_RUNS and int(seq_len.sum()) == x.shape[0]:
         _bgmv(x, w, out, torch.repeat_interleave(seq_lora, seq_len), add, scale)
     else:
         _lora_into(x, w, runs, out, add, scale)
