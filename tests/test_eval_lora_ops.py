@@ -62,6 +62,20 @@ def test_sgmv_matches_reference():
     torch.testing.assert_close(got, want)
 
 
+def test_sgmv_with_fewer_rows_than_scheduled_tokens_does_not_index_past_them():
+    """vLLM's LoRA embedding of a batch that mixes prompt embeddings and token ids passes only the token-id
+    rows while the prefill metadata counts every token; with many adapter runs (the main job's five
+    variants, item by item) the per-row path indexed past those rows (IndexError). Runs are clipped instead."""
+    n_seq = 2 * ve._MAX_RUNS  # alternating adapters: more runs than _MAX_RUNS
+    lens = torch.full((n_seq,), 3)
+    loras = torch.arange(n_seq) % 2
+    x, b = _w(n_seq, R), _w(L, 1, O, R)  # one row per sequence, not one per scheduled token
+    out = torch.zeros(n_seq, O)
+    ve._sgmv_expand(x, b, out, torch.zeros(n_seq), lens, loras, n_seq, 3, int(lens.sum()), True)
+    # the rows that are there get their run's adapter, as the clipped runs say
+    torch.testing.assert_close(out[0], x[0] @ b[0, 0].T)
+
+
 @pytest.mark.parametrize("reps", [10, 20])  # 30 runs (one GEMM each), 60 runs (sorted first)
 def test_rows_without_lora_get_nothing(reps):
     idx = torch.tensor([0, -1, 1] * reps)
