@@ -375,8 +375,10 @@ def test_scoring_mode_in_recipe_identity_and_cli():
     assert all(v.eval_key["scoring"] == "ablate" for v in default)
     assert all(v.eval_key["scoring"] == "official" for v in official)
     assert not {v.id for v in default} & {v.id for v in official}
-    # the default keeps the ids recipes had before `eval.scoring` existed (bbb71e65-era reports)
-    assert "668941cc6cf4" in {v.id for v in expand(load_recipe(smoke.parent / "data_scale.toml", check_paths=False))}
+    # the default keeps the ids recipes had before `eval.scoring` existed (bbb71e65-era reports): the main
+    # job's recipe of that era (before issue #23 resized it), verbatim
+    old = Path(__file__).parent / "data" / "data_scale_bbb71e65.toml"
+    assert "668941cc6cf4" in {v.id for v in expand(load_recipe(old, check_paths=False))}
     parser = argparse.ArgumentParser()
     add_cli(parser.add_subparsers())
     assert parser.parse_args(["eval", "--scoring", "official", "--out", "x"]).scoring == "official"
