@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 from ablate.eval.tempcompass_text import (ARTICLES, BREAKS, CHOICE, COPULA, INDEX_WORDS, LEAD_YN, NEG_BEFORE, WRONG,
                                           Opt, affix_free, content_words, drop_lead, gold_index, is_refusal, negated,
-                                          parse_options, sentence_ids, strip_markdown, tokens, words)
+                                          parse_options, sentence_ids, stems, strip_markdown, tokens, words)
 
 OFFICIAL_LETTERS = ("A", "B", "C", "D")  # the official multi-choice rules know these four only
 
@@ -213,8 +213,12 @@ def _mentions(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | N
     tok = [t for t in tokens(text) if t not in ARTICLES]
     pos = [i for i, t in enumerate(tok) if t not in BREAKS]  # word index -> token index
     ws = [tok[i] for i in pos]
+    forms = forms if forms is not None else [content_words(o.words) for o in opts]
+    stemmed = _stemmed(forms)
+    if stemmed is not None:  # "a fight" states "fighting", "zoomed in" states "zooming in"
+        forms, ws = stemmed, list(stems(ws))
     spans: dict[int, list[tuple[int, int]]] = {}
-    for k, w in enumerate(forms if forms is not None else [content_words(o.words) for o in opts]):
+    for k, w in enumerate(forms):
         n = len(w)
         if n:
             spans[k] = [(i, i + n) for i in range(len(ws) - n + 1) if tuple(ws[i:i + n]) == w]
@@ -227,6 +231,13 @@ def _mentions(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | N
                 continue
             found.append((pos[a], k))
     return tok, sorted(found)
+
+
+def _stemmed(forms: list[tuple[str, ...]]) -> list[tuple[str, ...]] | None:
+    """The option forms stemmed (tempcompass_text.stem), or None where that makes two of them alike."""
+    out = [stems(f) for f in forms]
+    kept = [f for f in out if f]
+    return out if len(set(kept)) == len(kept) else None
 
 
 def _contained(text: str, opts: tuple[Opt, ...]) -> int | None:
@@ -262,6 +273,9 @@ def _chosen(rest: str, opts: tuple[Opt, ...]) -> int | None:
         return h[0]
     w = content_words(words(line))
     forms = [content_words(o.words) for o in opts]
+    stemmed = _stemmed(forms)
+    if stemmed is not None:  # "I would choose zoomed in"
+        forms, w = stemmed, stems(w)
     starts = [k for k, f in enumerate(forms) if f and w[:len(f)] == f]
     if starts:
         return max(starts, key=lambda k: len(opts[k].words))  # "left" never beats "left to right"

@@ -164,6 +164,43 @@ def content_words(ws) -> tuple[str, ...]:
     return tuple(w for w in ws if w not in ARTICLES)
 
 
+_VOWEL = re.compile(r"[aeiou]|(?<=.)y")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(w: str) -> str:
+    """A light stemmer for matching an option's words inside a reply: one inflectional suffix off (-ing,
+    -ed, -s, -es, -ies/-ied, -ly), a doubled final consonant undone, a final "e" dropped; words of three
+    letters or fewer, and words with digits, stay. Only ever compared with another stem:
+    stem("zooming") == stem("zoomed") == stem("zoom") == "zoom"; "fighting" / "fight" -> "fight";
+    "running" -> "run"; "dancing" / "dance" -> "danc"; "horizontally" -> "horizontal"; "passes" -> "pass";
+    "speed", "left", "towards" -> "speed", "left", "toward"."""
+    if len(w) <= 3 or not w.isalpha():
+        return w
+    s, verb = w, False
+    if w.endswith(("ies", "ied")) and len(w) > 4:
+        s = w[:-3] + "y"
+    elif w.endswith("ing") and _VOWEL.search(w[:-3]):
+        s, verb = w[:-3], True
+    elif w.endswith("ed") and not w.endswith("eed") and _VOWEL.search(w[:-2]):
+        s, verb = w[:-2], True
+    elif w.endswith("es") and w[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        s = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        s = w[:-1]
+    elif w.endswith("ly") and len(w) > 5:
+        s = w[:-2]
+    if verb and len(s) > 3 and s[-1] == s[-2] and s[-1] not in "aeiouylsz":
+        s = s[:-1]  # "running" -> "run", "stopped" -> "stop"; "rolling", "passing", "buzzing" keep theirs
+    if len(s) > 3 and s.endswith("e"):
+        s = s[:-1]  # "dance" / "dancing" -> "danc"
+    return s
+
+
+def stems(ws) -> tuple[str, ...]:
+    return tuple(stem(w) for w in ws)
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def affix_free(opts: tuple[Opt, ...]) -> tuple[list[tuple[str, ...]], int]:
     """Option sentences without the words all of them share at the start and at the end ("She is
