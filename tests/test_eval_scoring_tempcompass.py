@@ -472,3 +472,75 @@ def test_report_orders_the_new_rules_after_contained():
 
     i = RULE_ORDER.index
     assert i("fallback:contained") < i("fallback:explicit") < i("fallback:first-stated") < i("fallback:true-false")
+
+
+# ---- inflection: an option's words are found by their stems ("a fight" states "fighting") ---------
+
+@pytest.mark.parametrize("same", [
+    ("zooming", "zoomed", "zoom", "zooms"), ("fighting", "fight", "fights"), ("running", "run"),
+    ("stopped", "stop"), ("panning", "panned", "pans"), ("dancing", "dance", "danced"),
+    ("horizontally", "horizontal"), ("passes", "passing", "pass"), ("towards", "toward"), ("flies", "fly"),
+    ("skating", "skate"), ("trees", "tree"),
+])
+def test_stem_folds_inflections(same):
+    from ablate.eval.tempcompass_text import stem
+
+    assert len({stem(w) for w in same}) == 1, [stem(w) for w in same]
+
+
+@pytest.mark.parametrize("a,b", [("faster", "fast"), ("slower", "slow"), ("speed", "sped"), ("left", "leftward"),
+                                 ("thing", "th"), ("red", "re"), ("1x", "1"), ("rolling", "rol")])
+def test_stem_keeps_other_words_apart(a, b):
+    from ablate.eval.tempcompass_text import stem
+
+    assert stem(a) != stem(b)
+
+
+FIGHT = ("A. fighting", "B. swimming", "C. running", "D. climbing")
+ZOOM = ("A. zooming in", "B. rotating", "C. panning left", "D. zooming out")
+AXIS = ("A. horizontal", "B. diagonal", "C. vertical")
+SKATE = ("A. skating towards the camera", "B. standing still", "C. skating away from the camera")
+ZOOM2 = ("A. zooming in", "B. zoom", "C. zooming out")  # "zoom" is inside both others once stemmed
+ALIKE = ("A. dancing", "B. dance", "C. sleeping")  # alike once stemmed: matched word for word
+
+
+@pytest.mark.parametrize("reply,options,expected,rule", [
+    # the judge's misses of scorer version 3 (published judged replies)
+    ("The monkey is engaged in a fight with another monkey.", FIGHT, "A", "fallback:contained"),
+    ("The video is being zoomed in. This can be determined by the edges getting closer to the center, the "
+     "typical result of a zooming in action as opposed to a panning or rotating action.", ZOOM, "A",
+     "fallback:first-stated"),
+    ("The video is shifting horizontally. The first part shows the left side of the pool.", AXIS, "A",
+     "fallback:contained"),
+    ("The people skate toward the camera and grow larger.", SKATE, "A", "fallback:contained"),
+    ("The monkeys fought with each other.", FIGHT, None, "unmatched"),  # "fought": irregular, not stemmed
+    # an inflected option negated does not count; two negated stay unmatched
+    ("The camera has not zoomed out. It zoomed in on the road.", ZOOM, "A", "fallback:contained"),
+    ("Rather than zoomed out, the picture is zoomed in.", ZOOM, "A", "fallback:contained"),
+    ("The frame is neither zoomed in nor zoomed out; it rotates.", ZOOM, "B", "fallback:contained"),
+    ("It is neither zoomed in nor zoomed out.", ZOOM, None, "unmatched"),
+    # the longer option wins when one is inside another once stemmed
+    ("The camera zooms in on the road.", ZOOM2, "A", "fallback:contained"),
+    ("The camera zooms, then it stays put.", ZOOM2, "B", "fallback:contained"),
+    ("The camera zoomed in, and then it zoomed out.", ZOOM2, None, "unmatched"),  # two in one sentence
+    # options alike once stemmed are matched word for word
+    ("The woman is dancing in the kitchen.", ALIKE, "A", "fallback:contained"),
+    ("The woman danced in the kitchen.", ALIKE, None, "unmatched"),
+    # "left" never beats "from left to right", inflected or not
+    ("The ball rolled from left to right. It rests on the left.", SIDE, "B", "fallback:first-stated"),
+    ("The ball is rolling leftwards.", SIDE, None, "unmatched"),
+    # a comparative is not its adjective
+    ("The video plays faster than usual.", ("A. fast", "B. slow", "C. the same"), None, "unmatched"),
+])
+def test_mc_inflected_option_content(reply, options, expected, rule):
+    gold = options[0]
+    s = mc(reply, answer=gold, options=options)
+    got = None if s.parsed is None else s.parsed[0]
+    assert (got, s.rule) == (expected, rule), s
+    assert s.correct == (expected == "A")
+
+
+def test_cm_inflected_caption_content():
+    opts = ("Caption A: The man is running towards the camera.", "Caption B: The man is walking away from the camera.")
+    s = cm("In the video the man runs toward the camera.", options=opts)
+    assert (s.parsed, s.rule, s.correct) == (opts[0], "fallback:contained", True)

@@ -35,7 +35,7 @@ from ablate.eval import tempcompass_rules as tc
 from ablate.eval import tempcompass_text as tct
 from t3.layout import LETTERS  # option letters, defined once (T3 writes them, scorers read them)
 
-SCORERS_VERSION = {"tempcompass-mc": 3, "tempcompass-cm": 3, "yes_no": 2, "videomme": 2, "mlvu": 2, "t3": 2}
+SCORERS_VERSION = {"tempcompass-mc": 4, "tempcompass-cm": 4, "yes_no": 2, "videomme": 2, "mlvu": 2, "t3": 2}
 SCORING_MODES = ("ablate", "official")  # official: the benchmarks' own rules only, unmatched = wrong
 LETTER_RE = re.compile(r"^\(?([A-J])\)?[.:)]?$")
 PREFIX_RE = re.compile(r"^\(?([A-J])[.:)]\)?\s+(.+)$|^\(([A-J])\)\s*(.+)$")
