@@ -21,6 +21,8 @@ be unambiguous, because a wrong guess is worse than an unmatched reply:
 - fallback:contained   exactly one option sentence occurs in the reply, not negated ("not", "rather
                        than", "unlike", "... is incorrect"), and not merely inside a longer option that
                        also occurs (unless an explicit choice names another option: that one decides);
+                       words compared by their stems ("a fight" states "fighting"; tempcompass_text.stem),
+                       word for word where stems make two options alike;
 Then the judge's share, for replies the above leave unmatched or find several options in:
 - fallback:explicit    an explicit choice anywhere ("..., so the best option is B. slow motion", "the
                        correct answer would be C", "I would choose Caption A"), not negated ("I don't
