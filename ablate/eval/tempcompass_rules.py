@@ -47,7 +47,8 @@ from typing import NamedTuple
 
 from ablate.eval.tempcompass_text import (ARTICLES, BREAKS, CHOICE, COPULA, INDEX_WORDS, LEAD_YN, NEG_BEFORE, WRONG,
                                           Opt, affix_free, content_words, drop_lead, gold_index, is_refusal, negated,
-                                          parse_options, sentence_ids, stems, strip_markdown, tokens, words)
+                                          parse_options, sentence_ids, stem_forms, stems, strip_markdown, tokens,
+                                          words)
 
 OFFICIAL_LETTERS = ("A", "B", "C", "D")  # the official multi-choice rules know these four only
 
@@ -216,7 +217,7 @@ def _mentions(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | N
     pos = [i for i, t in enumerate(tok) if t not in BREAKS]  # word index -> token index
     ws = [tok[i] for i in pos]
     forms = forms if forms is not None else [content_words(o.words) for o in opts]
-    stemmed = _stemmed(forms)
+    stemmed = stem_forms(forms)
     if stemmed is not None:  # "a fight" states "fighting", "zoomed in" states "zooming in"
         forms, ws = stemmed, list(stems(ws))
     spans: dict[int, list[tuple[int, int]]] = {}
@@ -233,13 +234,6 @@ def _mentions(text: str, opts: tuple[Opt, ...], forms: list[tuple[str, ...]] | N
                 continue
             found.append((pos[a], k))
     return tok, sorted(found)
-
-
-def _stemmed(forms: list[tuple[str, ...]]) -> list[tuple[str, ...]] | None:
-    """The option forms stemmed (tempcompass_text.stem), or None where that makes two of them alike."""
-    out = [stems(f) for f in forms]
-    kept = [f for f in out if f]
-    return out if len(set(kept)) == len(kept) else None
 
 
 def _contained(text: str, opts: tuple[Opt, ...]) -> int | None:
@@ -275,7 +269,7 @@ def _chosen(rest: str, opts: tuple[Opt, ...]) -> int | None:
         return h[0]
     w = content_words(words(line))
     forms = [content_words(o.words) for o in opts]
-    stemmed = _stemmed(forms)
+    stemmed = stem_forms(forms)
     if stemmed is not None:  # "I would choose zoomed in"
         forms, w = stemmed, stems(w)
     starts = [k for k, f in enumerate(forms) if f and w[:len(f)] == f]

@@ -8,7 +8,8 @@
 The matchers of ablate.eval.tempcompass_rules (and the t3 rules of ablate.eval.scoring) read replies
 and options through these functions only, so "the same up to case, punctuation and markdown" has
 one meaning everywhere; tokens(), negated() and sentence_ids() say where an option mentioned inside
-a reply stands (negated or not, in which sentence), CHOICE finds an explicit choice anywhere.
+a reply stands (negated or not, in which sentence), stem() folds inflections ("zoomed" / "zooming"),
+CHOICE finds an explicit choice anywhere.
 """
 
 from __future__ import annotations
@@ -199,6 +200,13 @@ def stem(w: str) -> str:
 
 def stems(ws) -> tuple[str, ...]:
     return tuple(stem(w) for w in ws)
+
+
+def stem_forms(forms: list[tuple[str, ...]]) -> list[tuple[str, ...]] | None:
+    """Options' words stemmed, or None where that makes two options alike ("dance" / "dancing")."""
+    out = [stems(f) for f in forms]
+    kept = [f for f in out if f]
+    return out if len(set(kept)) == len(kept) else None
 
 
 @functools.lru_cache(maxsize=1 << 14)
