@@ -36,3 +36,11 @@ def test_stage_work_sums_directories_in_stage_order_and_says_what_is_unknown():
     assert "- this invocation: started 2026-12-01 19:52:51, finished 2026-12-01 19:52:52; computed synth 1 stage dir(s)" in md
     assert "synth=1.5s (2026-12-01 09:20:00) train=10.0s (2026-12-01 09:31:02)" in md
     assert "- started:" not in md and "- wall time per stage" not in md
+
+
+def test_the_invocations_steps_keep_stage_order_after_a_json_round_trip_with_sorted_keys():
+    import json
+
+    rec = json.loads(json.dumps({**OLD, "stage_runs": {}}, sort_keys=True))  # sweep.json stores its keys sorted
+    md = "\n".join(summary_section(rec))
+    assert "its wall time per step (s): prepare 1.0, synth 0.2, train 0.0, eval 0.1, total_before_report 1.4" in md

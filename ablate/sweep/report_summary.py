@@ -31,7 +31,9 @@ def stage_work_lines(record: dict) -> list[str]:
     """The stage work and this invocation, as Markdown list lines."""
     runs = record.get("stage_runs")
     t = record.get("timings") or {}
-    own = ", ".join(f"{k} {v:.1f}" for k, v in t.items())
+    steps_order = ["prepare", *ORDER]
+    steps = sorted(t.items(), key=lambda kv: steps_order.index(kv[0]) if kv[0] in steps_order else len(steps_order))
+    own = ", ".join(f"{k} {v:.1f}" for k, v in steps)  # prepare, the stages in order, then totals
     if runs is None:  # a record written before stage runs were kept: only this invocation is known
         return [f"- wall time per stage (s): {own}"] if own else []
     md = []
