@@ -19,7 +19,7 @@ import pytest
 
 from ablate.core import UserError, atomic_dir, stable_hash, write_json
 from ablate.sweep import stage as st
-from ablate.sweep.executor import InlineExecutor
+from ablate.sweep.executor import Executor, InlineExecutor, LocalExecutor
 from ablate.sweep.live import Live
 from ablate.sweep.plan import expand, nest_train_jobs
 from ablate.sweep.recipe import parse_recipe
@@ -99,11 +99,12 @@ def nested(tmp_path, monkeypatch, train_lm_dir):
 
     monkeypatch.setattr(nested_mod, "train_nested", spy)
 
-    def sweep(volumes=(0, *VOLUMES), scheduler="wsd"):
+    def sweep(volumes=(0, *VOLUMES), scheduler="wsd", executor=None):
         text = RECIPE.format(base=train_lm_dir, corpus=corpus, bench=bench, volumes=list(volumes), scheduler=scheduler)
         recipe = parse_recipe(text, "nested.toml")
         live = Live([(v.id, v.label) for v in expand(recipe)], tty=False)
-        rec = run_sweep(recipe, tmp_path / "runs", tmp_path / "reports", live=live, executor=InlineExecutor())
+        rec = run_sweep(recipe, tmp_path / "runs", tmp_path / "reports", live=live,
+                        executor=executor or InlineExecutor())
         assert all(v["status"] == "done" for v in rec["variants"]), rec["variants"]
         return rec
 
@@ -175,16 +176,36 @@ def test_wsd_sweep_trains_a_mix_in_one_nested_run_equal_to_independent_runs(nest
     assert {v: _manifest(d)["adapter_sha256"] for v, d in _trained(third, runs).items()} == before
 
 
-def test_one_volume_done_trains_only_the_others(nested):
+class TrainInWorker(Executor):
+    """Train jobs in LocalExecutor's worker process, the rest in this one (where the stand-ins are)."""
+
+    def __init__(self):
+        self.local, self.inline = LocalExecutor(), InlineExecutor()
+
+    def submit(self, job, out_dir, log, progress=None):
+        ex = self.local if job.kind == "train" else self.inline
+        h = ex.submit(job, out_dir, log, progress)
+        h.state["by"] = ex
+        return h
+
+    def wait(self, handles):
+        return [h.state["by"].wait([h])[0] for h in handles]
+
+
+def test_one_volume_done_trains_only_the_others(nested, monkeypatch):
     first = nested["sweep"](volumes=(0, 16))
     d16 = _trained(first, nested["runs"])[16]
     kept = (d16 / "manifest.json").stat().st_mtime_ns
-    nested["calls"].clear()
-    rec = nested["sweep"]()
-    assert rec["executed"]["train"] == 1 and nested["calls"] == [[8, 24]]
+    # training in the real worker process this time: the job goes through its JSON file, as on Ray
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent.parent))
+    rec = nested["sweep"](executor=TrainInWorker())
+    assert rec["executed"]["train"] == 1
     dirs = _trained(rec, nested["runs"])
+    job = json.loads((nested["runs"] / "train" / f"{dirs[24].name}.job.json").read_text())["job"]
+    assert job["n"] == 24 and job["nested"] == {"8": str(dirs[8])}  # 16 was done: not trained again
     assert dirs[16] == d16 and (d16 / "manifest.json").stat().st_mtime_ns == kept
     assert all((d / "adapter_model.safetensors").is_file() for d in dirs.values())
+    assert "nested run" in (nested["runs"] / "train" / f"{dirs[8].name}.log").read_text()
 
 
 def test_volume_not_a_multiple_of_the_batch_names_the_recipe_key(nested, tmp_path):
@@ -217,6 +238,8 @@ def test_grouping_only_merges_wsd_jobs_that_differ_in_volume(tmp_path):
     assert got[("a24", "a16", "a8")].n == 24
     assert got[("a24", "a16", "a8")].nested == {"8": str(tmp_path / "a8"), "16": str(tmp_path / "a16")}
     assert got[("c8",)].nested is None
+    lead = got[("a24", "a16", "a8")]  # what an executor ships (worker job file, Ray task) comes back whole
+    assert st.job_from_json(json.loads(json.dumps(lead.to_json()))) == lead
 
 
 def test_length_windows_are_prefix_stable():
