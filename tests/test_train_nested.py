@@ -78,8 +78,10 @@ def test_segments_and_refusals(train_pool, tmp_path):
         train_nested("micro", train_pool, {8: tmp_path / "a"}, TrainOptions(batch_size=4))
     with pytest.raises(UserError, match="replay"):
         TrainOptions(lr_scheduler="wsd", replay_ratio=1.0)
-    with pytest.raises(UserError, match="group_by_length"):
-        TrainOptions(lr_scheduler="wsd", group_by_length=True)
+    grouped = TrainOptions(**OPTS, group_by_length=True, group_window=3)  # length windows of 12 rows
+    assert [s.volume for s in plan_segments(grouped, [12, 24]) if s.volume is not None] == [0, 1]
+    with pytest.raises(UserError, match="multiple of batch_size x grad_accum x group_window = 12"):
+        plan_segments(grouped, [16])
 
 
 def test_ablate_train_volumes(train_lm_dir, train_pool, tmp_path, capsys):

@@ -11,7 +11,8 @@ Files (ablate.sweep.runner writes them; `ablate plan` and the report read them):
 - runs/sweeps/<recipe name>/sweep.json: SweepRecord.to_json();
 - runs/variants/<variant id>.json: VariantRecord.to_json();
 - runs/<stage>/<key>.run.json: {"seconds", "finished"} of the run that computed that stage directory,
-  so a later sweep that finds the directory done still reports how long it took and when (`stage_run`).
+  so a later sweep that finds the directory done still reports how long it took and when (`stage_run`);
+  for the volumes of one nested training run, their shares of its wall time (`write_nested_runs`).
 
 Everything here only reads and writes records, so a killed sweep leaves records that `ablate plan` and
 the next run can read.
@@ -60,6 +61,31 @@ def write_stage_run(runs: Path, stage: str, key: str, seconds: float) -> Ran:
     ran = Ran(key, "", round(seconds, 3), now(), True)
     write_json(stage_run_file(runs, stage, key), {"seconds": ran.seconds, "finished": ran.finished})
     return ran
+
+
+def write_nested_runs(runs: Path, stage: str, keys: list[str], seconds: float, error: str = "") -> dict[str, Ran]:
+    """The Ran of each directory of one nested training job (keys[0]: the job's own, the largest volume).
+
+    A directory that is done counts as computed now, even when the job failed later (a kill after its
+    save): its run.json gets the job's wall time times its manifest's `nested.own_seconds` over the sum
+    of those of the directories done, so the runs' seconds add up to the job's. Each other key gets a
+    <key>.log naming the job's log. A directory not done gets the job's error.
+    """
+    done = [k for k in keys if STAGES[stage].is_done(runs / stage / k)]
+    own = {}
+    for k in done:
+        try:
+            own[k] = float(json.loads((runs / stage / k / "manifest.json").read_text())["nested"]["own_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            own[k] = 1.0  # trained before own_seconds existed: an even share
+    total = sum(own.values()) or 1.0
+    out = {k: write_stage_run(runs, stage, k, seconds * own[k] / total) for k in done}
+    for k in keys[1:]:
+        (runs / stage / f"{k}.log").write_text(f"trained in one nested run with {keys[0]}: see {keys[0]}.log\n")
+    for k in keys:
+        if k not in out:
+            out[k] = Ran(k, error or f"{stage} finished but {runs / stage / k} is not complete")
+    return out
 
 
 def stage_run(runs: Path, stage: str, key: str) -> Ran:

@@ -13,6 +13,11 @@ the base model itself: it ignores mix / training axes, so all volume-0 cells wit
 settings collapse into one `base` variant. The stage directories under the runs dir are keyed by the
 content hashes of their inputs (see ablate.sweep.runner); the plan's "cached" columns read the record the
 runner keeps per variant (runs/variants/<id>.json) and check that those stage directories exist.
+
+Nested volumes (`nest_train_jobs`): with [train] lr_scheduler = "wsd", the train jobs still to run that
+differ only in volume (same synthesis, base and options) become one job: its largest volume's TrainJob,
+whose `nested` names the other volumes' own train directories. Grouping happens here, before any
+executor sees a job, so the local and the Ray executors run the same grouped job.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 from ablate import __version__
 from ablate.core import stable_hash
 from ablate.sweep.sections import DataSection, EvalSection, Recipe, TrainSection, train_ident
-from ablate.sweep.stage import ORDER, STAGES, job_from_json
+from ablate.sweep.stage import ORDER, STAGES, TrainJob, job_from_json
 
 
 
@@ -101,6 +106,36 @@ def expand(recipe: Recipe) -> list[Variant]:
             v = Variant(stable_hash(ident, 12), label, cell, mix, weights, volume, seed, data, train, ev)
         out.setdefault(v.id, v)
     return sorted(out.values(), key=lambda v: (not v.is_base, list(out).index(v.id)))
+
+
+def nestable(options: dict) -> bool:
+    """Train options (a TrainJob's) whose volumes one nested run can train: wsd, one epoch, no step limit."""
+    return (options.get("lr_scheduler") == "wsd" and options.get("max_steps") is None
+            and float(options.get("epochs", 1.0)) == 1.0 and not options.get("replay_ratio"))
+
+
+def nest_train_jobs(pending: dict[str, TrainJob], train_dir: Path) -> list[tuple[TrainJob, list[str]]]:
+    """Train jobs to run ({key: job}) -> [(job to submit, the keys it computes)], in the order given.
+
+    Jobs whose options are `nestable` and that differ only in `n` (and the run name) form one group: its
+    largest volume's job, with `nested` = {rows: train_dir/<key>} of the others (ablate.train.nested trains
+    them in one run, each into its own directory, with its own hash). Every other job stays alone.
+    """
+    groups: dict[str, list[str]] = {}
+    for key, job in pending.items():
+        if isinstance(job, TrainJob) and not job.replay and nestable(job.options):
+            same = {k: v for k, v in job.to_json().items() if k not in ("n", "run_name", "nested")}
+            groups.setdefault(stable_hash(same), []).append(key)
+        else:
+            groups[key] = [key]
+    out = []
+    for keys in groups.values():
+        keys = sorted(keys, key=lambda k: pending[k].n)
+        lead = pending[keys[-1]]
+        if len(keys) > 1:  # the same volume twice cannot happen: the key holds n
+            lead = dataclasses.replace(lead, nested={str(pending[k].n): str(Path(train_dir) / k) for k in keys[:-1]})
+        out.append((lead, keys[::-1]))
+    return out
 
 
 def variant_record(runs_dir: str | Path, vid: str) -> dict | None:

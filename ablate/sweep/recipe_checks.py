@@ -13,7 +13,9 @@ The rules, each one a user would expect to be told about before anything runs:
 - two mixes on the grid with the same weights would be one variant under two names;
 - a benchmark is listed once; the corpus is not a grid axis (the runner uses one per recipe);
 - world.videos is even (each clip comes with its reversal);
-- recipe and mix names are safe names (they become report / record paths).
+- recipe and mix names are safe names (they become report / record paths);
+- with train.lr_scheduler = "wsd" (one nested run per mix, ablate.sweep.plan.nest_train_jobs), every grid
+  volume is a multiple of batch_size x grad_accum (x group_window with group_by_length).
 """
 
 from __future__ import annotations
@@ -75,9 +77,37 @@ def cross_field(err, sec: dict, mixes: dict, grid: dict, benches: list) -> None:
     names = [b.name for b in benches]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         err.add("eval.benchmarks", f"benchmark `{dup}` is listed twice (its items and scores would collide)")
+    _nested_volumes(err, train, grid, volumes)
     videos = getattr(world, "videos", None)
     if isinstance(videos, int) and videos % 2:
         err.add("world.videos", f"must be even (each clip comes with its reversal), got {videos}")
+
+
+NEST_KEYS = ("lr_scheduler", "batch_size", "grad_accum", "group_by_length", "group_window", "epochs", "max_steps",
+             "replay_ratio")
+
+
+def _nested_volumes(err, train, grid: dict, volumes: list[int]) -> None:
+    """wsd trains a mix's volumes in one nested run: each must end on an optimizer step (and length window)."""
+    from ablate.core import UserError
+    from ablate.sweep.plan import nestable
+    from ablate.train.nested import nest_unit, nest_unit_text
+    from ablate.train.stage import TrainOptions, options_record
+
+    values = [_values(train, grid, "train", k) or [None] for k in NEST_KEYS]
+    for combo in itertools.product(*values):
+        try:
+            opts = TrainOptions(**{k: v for k, v in zip(NEST_KEYS, combo) if v is not None})
+        except UserError:  # reported by the per-key checks
+            continue
+        bad = [v for v in volumes if v > 0 and v % nest_unit(opts)]
+        if nestable(options_record(opts)) and bad:
+            err.add("grid.volume", f"volume {bad[0]} is not a multiple of {nest_unit_text(opts)}: with "
+                                   "train.lr_scheduler = \"wsd\" each mix's volumes train in one nested run, where "
+                                   "every volume must end on an optimizer step"
+                                   + (" and a length window (train.group_window)" if opts.group_by_length else "")
+                                   + " (docs/training-speed.md)")
+            return
 
 
 def _normalised(weights: dict) -> dict:

@@ -35,12 +35,13 @@ from ablate.core import UserError, stable_hash
 from ablate.fs import doing
 from ablate.eval.benchmarks import REGISTRY, default_path
 from ablate.names import check_name, child_path
-from ablate.sweep.bookkeeping import Ctx, Ran, SweepRecord, clean_tmp, stage_run, write_stage_run
+from ablate.sweep.bookkeeping import (Ctx, Ran, SweepRecord, clean_tmp, stage_run, write_nested_runs,
+                                      write_stage_run)
 from ablate.sweep.eval_shards import shard_eval, variant_accuracies
 from ablate.sweep.executor import Executor
 from ablate.sweep.live import Live
 from ablate.sweep.lock import RunsLock
-from ablate.sweep.plan import Variant, expand
+from ablate.sweep.plan import Variant, expand, nest_train_jobs
 from ablate.sweep.records import dir_problem, read_manifest
 from ablate.sweep.sections import Recipe, train_ident
 from ablate.sweep.stage import EVAL, SYNTH, TRAIN, EvalJob, Progress, SynthJob, TrainJob
@@ -111,6 +112,7 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
 
     `jobs` pairs each job with the variants it serves (their live-table rows get its progress). A
     directory computed now gets its runs/<stage>/<key>.run.json; one found done keeps the one it has.
+    Train jobs that differ only in volume may run as one nested job (ablate.sweep.plan.nest_train_jobs).
     """
     results: dict[int, Ran] = {}
     by_key: dict[str, list[int]] = {}
@@ -121,7 +123,7 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
             results[i] = Ran(None, str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
             continue
         by_key.setdefault(key, []).append(i)
-    handles = {}
+    pending = {}
     for key, idx in by_key.items():
         d = ctx.runs / stage.name / key
         ctx.force_once(stage.name, d)
@@ -134,7 +136,12 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
                 ctx.live.summary(stage.name, f"{why}; recomputing {d}")
             elif stage.name == "train":
                 ctx.live.summary("train", f"{d}: adapter file changed since training; retraining it")
-        vids = [v.id for i in idx for v in jobs[i][1]]
+        pending[key] = jobs[idx[0]][0]
+    batches = (nest_train_jobs(pending, ctx.runs / stage.name) if stage is TRAIN
+               else [(job, [key]) for key, job in pending.items()])
+    handles = []
+    for job, keys in batches:
+        vids = [v.id for key in keys for i in by_key[key] for v in jobs[i][1]]
         for vid in vids:  # the executor decides when it starts; its first Progress event says so
             ctx.live.update(vid, stage=f"{stage.name} queued", progress=None)
 
@@ -144,18 +151,20 @@ def _run_stage(ctx: Ctx, stage, jobs: list[tuple[object, list[Variant]]]) -> dic
                 ctx.live.update(vid, stage=name, detail=ev.detail, **fields)
 
         ctx.executed[stage.name] += 1
-        handles[key] = ctx.executor.submit(jobs[idx[0]][0], d, ctx.runs / stage.name / f"{key}.log", progress=show)
-    outcomes = dict(zip(handles, ctx.executor.wait(list(handles.values()))))
-    for key, idx in by_key.items():
-        o = outcomes.get(key)
-        if o is None:
-            ran = stage_run(ctx.runs, stage.name, key)
+        lead = ctx.runs / stage.name / keys[0]
+        handles.append(ctx.executor.submit(job, lead, ctx.runs / stage.name / f"{keys[0]}.log", progress=show))
+    outcomes: dict[str, Ran] = {}
+    for (job, keys), o in zip(batches, ctx.executor.wait(handles)):
+        if len(keys) > 1:  # a nested run: each volume whose directory is done counts, whatever came after
+            outcomes.update(write_nested_runs(ctx.runs, stage.name, keys, o.seconds, o.error))
         elif not o.ok:
-            ran = Ran(key, o.error)
-        elif not stage.is_done(ctx.runs / stage.name / key):
-            ran = Ran(key, f"{stage.name} finished but {ctx.runs / stage.name / key} is not complete")
+            outcomes[keys[0]] = Ran(keys[0], o.error)
+        elif not stage.is_done(ctx.runs / stage.name / keys[0]):
+            outcomes[keys[0]] = Ran(keys[0], f"{stage.name} finished but {ctx.runs / stage.name / keys[0]} is not complete")
         else:
-            ran = write_stage_run(ctx.runs, stage.name, key, o.seconds)
+            outcomes[keys[0]] = write_stage_run(ctx.runs, stage.name, keys[0], o.seconds)
+    for key, idx in by_key.items():
+        ran = outcomes.get(key) or stage_run(ctx.runs, stage.name, key)
         if not ran.error:
             ctx.record.note_stage_run(stage.name, ran)
         for i in idx:
@@ -245,9 +254,11 @@ def _train_all(ctx: Ctx, variants: list[Variant]) -> None:
         rec.trained(tdir, ctx.log("train", res[i].key))
         ctx.live.update(v.id, stage="trained", progress=1.0, loss=_final_loss(tdir))
         ctx.save(v)
-    ran = ctx.executed["train"] - n_run
+    ran = len({r.key for r in res.values() if r.fresh})  # directories computed now (a nested run: several)
+    runs = ctx.executed["train"] - n_run
     ctx.record.timings["train"] = time.perf_counter() - t0
-    ctx.live.summary("train", f"{ran - failed} trained, {len(jobs) - ran} cached, {failed} failed "
+    nested = f" in {runs} nested run(s)" if runs and runs < ran else ""
+    ctx.live.summary("train", f"{ran}{nested} trained, {len(jobs) - ran - failed} cached, {failed} failed "
                               f"in {time.perf_counter() - t0:.1f}s")
 
 

@@ -106,6 +106,9 @@ class TrainJob(_OnBase):
     report_to: str = "tensorboard"  # tensorboard | wandb | mlflow | none
     run_name: str | None = None  # the variant's label
     group: str | None = None  # the recipe's name
+    # {str(rows): dir} of more volumes trained in the same nested wsd run (ablate.sweep.plan.nest_train_jobs);
+    # never in the key: each directory is the one its own job would write, under its own key
+    nested: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class EvalJob(_OnBase):
 
 
 JOBS = {c.kind: c for c in (SynthJob, TrainJob, EvalJob)}
-TRACKING_FIELDS = ("report_to", "run_name", "group")  # TrainJob fields left out of TRAIN.key
+TRACKING_FIELDS = ("report_to", "run_name", "group")  # TrainJob fields left out of TRAIN.key (and `nested`)
 
 
 def job_from_json(d: dict) -> SynthJob | TrainJob | EvalJob:
@@ -177,7 +180,7 @@ class TrainStage:
     def key(self, job: TrainJob) -> str:
         s = _settings(job)
         del s["base"], s["data"]  # paths: their content is in base_hash / data_key / data_hash
-        for k in TRACKING_FIELDS:  # how training is watched is not what it computes
+        for k in (*TRACKING_FIELDS, "nested"):  # how training is watched / batched is not what it computes
             del s[k]
         s["data_hash"] = read_json(Path(job.data) / "manifest.json").get("content_hash")
         s["replay"] = content_sha256(job.replay) if job.replay else None
@@ -206,6 +209,12 @@ class TrainStage:
                                   f"step {step}/{total} {sps:.0f}/s"))
 
         progress(Progress(0.0, detail="loading"))
+        if job.nested:  # one wsd run writes `out` (volume job.n) and every other volume's own directory
+            from ablate.train.nested import train_nested
+
+            outs = {job.n: Path(out), **{int(n): Path(d) for n, d in job.nested.items()}}
+            train_nested(job.base, job.data, outs, TrainOptions(**job.options), show_progress=False, on_step=on_step)
+            return
         train_adapter(job.base, job.data, out, job.n, TrainOptions(**job.options), replay=job.replay,
                       on_step=on_step, show_progress=False, report_to=job.report_to, run_name=job.run_name,
                       group=job.group)

@@ -16,6 +16,10 @@ Selection rules (they make volumes nested, see issue 5):
   sequence, the n=1k selection is a prefix of the n=2k selection for every mix;
 - replay rows (JSONL or Parquet with `messages`) are the first `round(n * replay_ratio)` rows of the
   replay file (replay_ratio = replay samples per T3 sample; the paper used 2.0).
+
+Training order (`training_order`): a wsd run takes the selection in this order; with group_by_length it
+sorts the rows by length inside fixed windows of the pool (`length_windows`), so the order of n rows is a
+prefix of the order of 2n whenever n is a multiple of the window (what nested volumes need).
 """
 
 from __future__ import annotations
@@ -174,3 +178,29 @@ def select_examples(
         pool_rows=len(messages),
         replay_file=str(replay_path) if replay_path else None,
     )
+
+
+def example_length(ex: dict) -> int:
+    """Characters of an example's messages: the length proxy of `length_windows` (no tokenizer needed, and the
+    same in every process; token counts follow characters closely on T3 rows)."""
+    return sum(len(m["content"]) for part in ("prompt", "completion") for m in ex.get(part, ()))
+
+
+def length_windows(examples: list, window: int) -> list:
+    """The examples sorted by length, longest first, inside consecutive windows of `window` rows (rows
+    [0, w), [w, 2w) ...; ties keep pool order). Rows never cross a window, so for n a multiple of `window`
+    length_windows(ex[:n], w) == length_windows(ex, w)[:n]: the prefix property nested volumes rely on."""
+    out = []
+    for at in range(0, len(examples), window):
+        chunk = examples[at:at + window]
+        out += [chunk[i] for i in sorted(range(len(chunk)), key=lambda i: (-example_length(chunk[i]), i))]
+    return out
+
+
+def training_order(examples: list, options) -> list:
+    """The rows in the order a wsd run trains them: pool order, or with group_by_length length-sorted
+    windows of group_window optimizer steps (options.batch_size x grad_accum x group_window rows).
+    Other schedules shuffle in the trainer (transformers' samplers): the selection is returned as it is."""
+    if options.lr_scheduler == "wsd" and options.group_by_length:
+        return length_windows(examples, options.batch_size * options.grad_accum * options.group_window)
+    return examples

@@ -254,8 +254,11 @@ def run_training(tbase, sel, out: Path, options, identity: dict, run_hash: str, 
         run_name = run_name or out.name
         log_dir = tmp / LOG_SUBDIR / run_dir_name(run_name)  # out/tensorboard/<run> once renamed
         with tracking(report_to, log_dir, run_name, group) as track:
-            trainer, targets = make_trainer(tbase.lm_dir, sel.examples, options, tmp / ".trainer", device, precision,
-                                            [callback], track)
+            from ablate.train.data import training_order
+
+            # wsd: the trainer keeps this order (sequential sampling); other schedules shuffle
+            trainer, targets = make_trainer(tbase.lm_dir, training_order(sel.examples, options), options,
+                                            tmp / ".trainer", device, precision, [callback], track)
             prepared = trainer.train_dataset
             n_tokens = int(sum(len(x) for x in prepared["input_ids"]))
             per_epoch = max(math.ceil(len(prepared) / options.batch_size) // options.grad_accum, 1)

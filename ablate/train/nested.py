@@ -20,7 +20,12 @@ Cost: T_max + sum(D_k for k < K) steps instead of sum(T_k): with decay_ratio 0.1
 about 0.6x. The run is one TRL SFTTrainer over a row stream that lists the trunk and branch segments in
 order (the branch rows come twice: once in the branch, once in the trunk); a TrainerCallback snapshots
 and restores at the segment ends. Requirements (UserError otherwise): lr_scheduler = "wsd", epochs = 1,
-no max_steps, each volume a multiple of batch_size * grad_accum, warmup_steps + D_k <= T_k.
+no max_steps, each volume a multiple of `nest_unit(options)` (batch_size * grad_accum, times group_window
+with group_by_length: length-sorted windows never straddle a volume), warmup_steps + D_k <= T_k.
+
+Time: each manifest's `train_seconds` is the run's wall time until that adapter was saved (the trunk so far
+and every earlier branch); `nested.own_seconds` is the part that volume adds (the trunk since the previous
+branch, plus its own branch): over the volumes of one run they sum to the run's training time.
 """
 
 from __future__ import annotations
@@ -45,14 +50,29 @@ class Segment:
     volume: int | None
 
 
+def nest_unit(options) -> int:
+    """Rows every nested volume is a multiple of: one optimizer step (batch_size x grad_accum), times
+    group_window with group_by_length (a volume must end where a length-sorted window ends)."""
+    per_step = options.batch_size * options.grad_accum
+    return per_step * options.group_window if options.group_by_length else per_step
+
+
+def nest_unit_text(options) -> str:
+    """How nest_unit is made up, for error messages."""
+    if options.group_by_length:
+        return f"batch_size x grad_accum x group_window = {nest_unit(options)}"
+    return f"batch_size x grad_accum = {nest_unit(options)}"
+
+
 def plan_segments(options, volumes: list[int]) -> list[Segment]:
     """Trunk and branch segments, in the order the run trains them, for sorted `volumes` (rows)."""
     per_step = options.batch_size * options.grad_accum
     segments, at = [], 0
     for k, v in enumerate(volumes):
-        if v % per_step:
-            raise UserError(f"nested volume {v}: not a multiple of batch_size x grad_accum = {per_step} "
-                            "(each volume must end on an optimizer step)")
+        if v % nest_unit(options):
+            raise UserError(f"nested volume {v}: not a multiple of {nest_unit_text(options)} (each volume must "
+                            "end on an optimizer step" + (", and on a length window" if options.group_by_length
+                                                         else "") + ")")
         total = v // per_step
         wsd_lambda(options, total)  # warmup + decay fit
         stable_end = total - decay_steps(options, total)
@@ -70,11 +90,14 @@ def stream_lambda(options, segments: list[Segment]):
     return lambda g: table[min(g, len(table) - 1)]
 
 
-def train_nested(base, data, outs: dict, options, mix: dict | None = None, show_progress: bool = True) -> dict:
+def train_nested(base, data, outs: dict, options, mix: dict | None = None, show_progress: bool = True,
+                 on_step=None) -> dict:
     """Train the adapters of every volume in `outs` ({rows: out dir}) in one wsd run; {rows: manifest}.
 
     Each adapter, its manifest and hash are those train_adapter(base, data, out, n=rows, options, mix)
-    writes; finished ones (same hash) are kept and the run is skipped when all are finished.
+    writes; finished ones (same hash) are kept and the run is skipped when all are finished (the sweep
+    passes only the volumes whose directories are not done). on_step(step, total_steps, loss, samples_per_s)
+    after every optimizer step of the run (trunk and branches), as train_adapter's.
     """
     from ablate.base import resolve_base
     from ablate.core import read_json, stable_hash
@@ -111,23 +134,25 @@ def train_nested(base, data, outs: dict, options, mix: dict | None = None, show_
     done = {v: m for v, m in done.items() if m.get("hash") == hashes[v]}
     if len(done) == len(volumes):
         return done
-    return _run(tbase, sels, outs, options, idents, hashes, segments, device, precision, show_progress)
+    return _run(tbase, sels, outs, options, idents, hashes, segments, device, precision, show_progress, on_step)
 
 
-def _run(tbase, sels, outs, options, idents, hashes, segments, device, precision, show_progress) -> dict:
+def _run(tbase, sels, outs, options, idents, hashes, segments, device, precision, show_progress, on_step) -> dict:
     import ablate  # noqa: F401 - before transformers / peft / trl
     import tempfile
 
+    from ablate.train.data import training_order
     from ablate.train.loop import make_trainer
     from ablate.ui import progress
 
     per_step = options.batch_size * options.grad_accum
     volumes = sorted(outs)
-    full = sels[volumes[-1]].examples
+    full = training_order(sels[volumes[-1]].examples, options)  # its first v rows: the order of a v-row run
     stream = [ex for seg in segments for ex in full[seg.start * per_step:(seg.start + seg.length) * per_step]]
     total = sum(seg.length for seg in segments)
     manifests: dict = {}
     cb = _nested_callback(tbase, sels, outs, options, idents, hashes, segments, device, precision, manifests)
+    cb.on_step = on_step
     with tempfile.TemporaryDirectory(prefix="ablate-nested-") as work:
         trainer, targets = make_trainer(tbase.lm_dir, stream, options, Path(work), device, precision, [cb])
         trainer.lr_lambda_for = lambda steps: _checked(stream_lambda(options, segments), steps, total)
@@ -156,10 +181,11 @@ def _nested_callback(tbase, sels, outs, options, idents, hashes, segments, devic
     per_step = options.batch_size * options.grad_accum
 
     class _Nested(TrainerCallback):
-        bar = targets = lengths = None
+        bar = targets = lengths = on_step = None
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0, self.rows, self.saved = time.perf_counter(), [], None
+            self.last_save = self.t0  # own_seconds: the time since the previous branch's save
 
         def on_log(self, args, state, control, logs=None, model=None, optimizer=None, **kw):
             if not logs or "loss" not in logs:
@@ -174,6 +200,9 @@ def _nested_callback(tbase, sels, outs, options, idents, hashes, segments, devic
                               "volume": seg.volume})
             if self.bar is not None:
                 self.bar.advance(1, loss=f"{logs['loss']:.4f}")
+            if self.on_step is not None:
+                sps = g * per_step / max(time.perf_counter() - self.t0, 1e-9)
+                self.on_step(g, state.max_steps, float(logs["loss"]), sps)
             if g not in ends:
                 return
             opt = getattr(optimizer, "optimizer", optimizer)
@@ -205,7 +234,8 @@ def _nested_callback(tbase, sels, outs, options, idents, hashes, segments, devic
             k = sorted(outs).index(v)  # this volume's loss rows: the trunk up to its branch, then the branch
             rows = [{x: r[x] for x in r if x != "volume"} for r in self.rows
                     if (r["volume"] is None and r["step"] <= stable_end) or r["volume"] == k]
-            elapsed = time.perf_counter() - self.t0
+            now = time.perf_counter()
+            elapsed, own, self.last_save = now - self.t0, now - self.last_save, now
             tokens = _tokens(self.lengths, segments, per_step, v)
             with atomic_dir(out, overwrite=(out / "manifest.json").is_file()) as tmp:
                 save_adapter(model, tmp, tbase.lm_dir)
@@ -223,7 +253,7 @@ def _nested_callback(tbase, sels, outs, options, idents, hashes, segments, devic
                     "train_tokens": tokens, "final_loss": rows[-1]["loss"],
                     "train_seconds": elapsed, "samples_per_s": g * per_step / max(elapsed, 1e-9),
                     "tokens_per_s": sum(self.lengths[:g * per_step]) / max(elapsed, 1e-9),
-                    "nested": {"volumes": sorted(outs), "run_step": g,
+                    "nested": {"volumes": sorted(outs), "run_step": g, "own_seconds": own,
                                "note": "saved on the way of one wsd run; equal to an independent run of these rows"},
                     "versions": library_versions(),
                 }

@@ -70,7 +70,8 @@ class TrainOptions:
     padding_free: bool = False
     """Flatten each batch into one row without pad tokens (TRL padding_free)."""
     group_by_length: bool = False
-    """Padded batches of similar-length examples (less padding; same data, different order)."""
+    """Padded batches of similar-length examples (less padding; same data, different order). With wsd: rows
+    sorted by length inside fixed windows of the pool (group_window), so nested volumes stay exact."""
     weight_decay: float = 0.0
     """AdamW weight decay on the LoRA weights."""
     max_grad_norm: float = 1.0
@@ -87,6 +88,9 @@ class TrainOptions:
     (the same for every volume, which is what lets nested volumes share one run)."""
     decay_ratio: float = 0.1
     """wsd only: fraction of the steps (rounded up) spent decaying the learning rate linearly towards 0."""
+    group_window: int = 8
+    """wsd with group_by_length only: rows are sorted by length inside consecutive windows of this many
+    optimizer steps of the pool (ablate.train.data.length_windows); nested volumes are multiples of it."""
 
     def __post_init__(self) -> None:
         def bad(field: str, why: str):
@@ -125,13 +129,13 @@ class TrainOptions:
             bad("replay_ratio", "must be >= 0")
         if self.precision not in PRECISIONS:
             bad("precision", "must be auto, fp32 or bf16")
+        if not isinstance(self.group_window, int) or isinstance(self.group_window, bool) or self.group_window < 1:
+            bad("group_window", "must be an integer >= 1")
         for f in ("lora_layers", "warmup_steps"):
             if not isinstance(getattr(self, f), int) or isinstance(getattr(self, f), bool) or getattr(self, f) < 0:
                 bad(f, "must be an integer >= 0")
         if not 0 < self.decay_ratio <= 1:
             bad("decay_ratio", "must be in (0, 1]")
-        if self.lr_scheduler == "wsd" and self.group_by_length:
-            bad("group_by_length", "wsd trains on the rows in pool order (what makes nested volumes exact)")
         if self.lr_scheduler == "wsd" and self.replay_ratio > 0:
             bad("replay_ratio", "wsd trains on the rows in pool order, where replay rows would all come last; "
                                 "use another lr_scheduler with replay")
@@ -146,7 +150,7 @@ class TrainOptions:
 
 #: fields added after train-1: they enter a key only when set to a value other than their default, so every
 #: adapter (and sweep cell) trained before they existed keeps its key
-LATER_FIELDS = ("lora_layers", "warmup_steps", "decay_ratio")
+LATER_FIELDS = ("lora_layers", "warmup_steps", "decay_ratio", "group_window")
 
 
 def options_record(options: TrainOptions) -> dict:
