@@ -52,7 +52,7 @@ learning_rate = 5e-3
 precision = "fp32"
 group_by_length = true
 group_window = 2
-report_to = "none"
+report_to = "{report_to}"
 [eval]
 benchmarks = [{{ name = "t3-text", path = "{bench}" }}]
 engine = "hf"
@@ -99,8 +99,9 @@ def nested(tmp_path, monkeypatch, train_lm_dir):
 
     monkeypatch.setattr(nested_mod, "train_nested", spy)
 
-    def sweep(volumes=(0, *VOLUMES), scheduler="wsd", executor=None):
-        text = RECIPE.format(base=train_lm_dir, corpus=corpus, bench=bench, volumes=list(volumes), scheduler=scheduler)
+    def sweep(volumes=(0, *VOLUMES), scheduler="wsd", executor=None, report_to="none"):
+        text = RECIPE.format(base=train_lm_dir, corpus=corpus, bench=bench, volumes=list(volumes), scheduler=scheduler,
+                             report_to=report_to)
         recipe = parse_recipe(text, "nested.toml")
         live = Live([(v.id, v.label) for v in expand(recipe)], tty=False)
         rec = run_sweep(recipe, tmp_path / "runs", tmp_path / "reports", live=live,
@@ -109,6 +110,14 @@ def nested(tmp_path, monkeypatch, train_lm_dir):
         return rec
 
     return {"sweep": sweep, "calls": calls, "runs": tmp_path / "runs", "lm": train_lm_dir, "tmp": tmp_path}
+
+
+def scalars(run_dir: Path, tag: str = "train/loss") -> dict[int, float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {e.step: e.value for e in acc.Scalars(tag)}
 
 
 def _trained(rec: dict, runs: Path) -> dict[int, Path]:
@@ -123,7 +132,7 @@ def test_wsd_sweep_trains_a_mix_in_one_nested_run_equal_to_independent_runs(nest
     from ablate.sweep.report_training import training_cells
     from ablate.train import TrainOptions, train_adapter
 
-    rec = nested["sweep"]()
+    rec = nested["sweep"](report_to="tensorboard")
     runs = nested["runs"]
     assert rec["executed"]["train"] == 1 and nested["calls"] == [list(VOLUMES)]  # one job, one run, 3 volumes
     dirs = _trained(rec, runs)
@@ -148,6 +157,9 @@ def test_wsd_sweep_trains_a_mix_in_one_nested_run_equal_to_independent_runs(nest
         assert loss["learning_rate"].to_list() == pytest.approx(
             pl.read_parquet(nested["tmp"] / f"alone{v}" / "loss.parquet")["learning_rate"].to_list())
         assert (runs / "train" / f"{d.name}.run.json").is_file() and (runs / "train" / f"{d.name}.log").is_file()
+        # TensorBoard: each volume its own run, named by its variant, with its own steps' losses
+        events = scalars(d / "tensorboard" / "all" / f"v{v}")
+        assert events == pytest.approx(dict(zip(loss["step"].to_list(), loss["loss"].to_list())), rel=1e-6)
     assert len(shas) == 3  # three different adapters, not one copied
     # run records: each volume's share of the one job's wall time, adding up to it
     secs = [rec["stage_runs"]["train"][d.name]["seconds"] for d in dirs.values()]

@@ -124,7 +124,7 @@ def nest_train_jobs(pending: dict[str, TrainJob], train_dir: Path) -> list[tuple
     groups: dict[str, list[str]] = {}
     for key, job in pending.items():
         if isinstance(job, TrainJob) and not job.replay and nestable(job.options):
-            same = {k: v for k, v in job.to_json().items() if k not in ("n", "run_name", "nested")}
+            same = {k: v for k, v in job.to_json().items() if k not in ("n", "run_name", "nested", "nested_names")}
             groups.setdefault(stable_hash(same), []).append(key)
         else:
             groups[key] = [key]
@@ -133,7 +133,8 @@ def nest_train_jobs(pending: dict[str, TrainJob], train_dir: Path) -> list[tuple
         keys = sorted(keys, key=lambda k: pending[k].n)
         lead = pending[keys[-1]]
         if len(keys) > 1:  # the same volume twice cannot happen: the key holds n
-            lead = dataclasses.replace(lead, nested={str(pending[k].n): str(Path(train_dir) / k) for k in keys[:-1]})
+            lead = dataclasses.replace(lead, nested={str(pending[k].n): str(Path(train_dir) / k) for k in keys[:-1]},
+                                       nested_names={str(pending[k].n): pending[k].run_name for k in keys[:-1]})
         out.append((lead, keys[::-1]))
     return out
 

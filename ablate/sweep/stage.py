@@ -109,6 +109,7 @@ class TrainJob(_OnBase):
     # {str(rows): dir} of more volumes trained in the same nested wsd run (ablate.sweep.plan.nest_train_jobs);
     # never in the key: each directory is the one its own job would write, under its own key
     nested: dict | None = None
+    nested_names: dict | None = None  # {str(rows): run name} of those volumes (their TensorBoard runs)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class TrainStage:
     def key(self, job: TrainJob) -> str:
         s = _settings(job)
         del s["base"], s["data"]  # paths: their content is in base_hash / data_key / data_hash
-        for k in (*TRACKING_FIELDS, "nested"):  # how training is watched / batched is not what it computes
+        for k in (*TRACKING_FIELDS, "nested", "nested_names"):  # how training is watched / batched is not what it computes
             del s[k]
         s["data_hash"] = read_json(Path(job.data) / "manifest.json").get("content_hash")
         s["replay"] = content_sha256(job.replay) if job.replay else None
@@ -214,6 +215,16 @@ class TrainStage:
 
             outs = {job.n: Path(out), **{int(n): Path(d) for n, d in job.nested.items()}}
             train_nested(job.base, job.data, outs, TrainOptions(**job.options), show_progress=False, on_step=on_step)
+            if job.report_to == "tensorboard":  # the run saves volumes as it goes: each volume's events from its steps
+                from ablate.train.tracking import write_events
+
+                names = {job.n: job.run_name, **{int(n): v for n, v in (job.nested_names or {}).items()}}
+                for n, d in outs.items():
+                    if not (d / "tensorboard").exists():  # a volume done before this run has its events
+                        write_events(d, names.get(n) or f"v{n}")
+            elif job.report_to != "none":
+                print(f"note: nested runs report to TensorBoard or nothing; {job.report_to} got no events "
+                      "(every step is in each adapter's loss.parquet)", flush=True)
             return
         train_adapter(job.base, job.data, out, job.n, TrainOptions(**job.options), replay=job.replay,
                       on_step=on_step, show_progress=False, report_to=job.report_to, run_name=job.run_name,

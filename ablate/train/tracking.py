@@ -74,6 +74,25 @@ def tracking(report_to: str, log_dir: str | Path, run_name: str, group: str | No
                 os.environ[k] = v
 
 
+def write_events(adapter_dir: str | Path, run_name: str) -> Path:
+    """TensorBoard event files from an adapter's loss.parquet (train/loss, train/learning_rate, train/grad_norm
+    per optimizer step), under `<adapter_dir>/tensorboard/<run name>/`, as a live run writes them. Nested runs
+    (ablate.train.nested: one run saves several volumes) write each volume's events this way when it is saved."""
+    import polars as pl
+    from torch.utils.tensorboard import SummaryWriter
+
+    log_dir = Path(adapter_dir) / LOG_SUBDIR / run_dir_name(run_name)
+    writer = SummaryWriter(str(log_dir))
+    try:
+        for r in pl.read_parquet(Path(adapter_dir) / "loss.parquet").iter_rows(named=True):
+            for col in ("loss", "learning_rate", "grad_norm"):
+                if r.get(col) is not None:
+                    writer.add_scalar(f"train/{col}", r[col], r["step"])
+    finally:
+        writer.close()
+    return log_dir
+
+
 def _finish(report_to: str) -> None:
     """Close the tracker's run, so that a second training in this process starts its own (transformers
     leaves a W&B run open, and an MLflow one unless MLFLOW_NESTED_RUN / auto-end says otherwise)."""
