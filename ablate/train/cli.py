@@ -99,7 +99,7 @@ def _cmd_train_nested(args, mix) -> int:
 
 def add_cli(sub) -> None:
     p = sub.add_parser("train", help="train one LoRA adapter on T3 text data (TRL SFTTrainer + PEFT)")
-    p.add_argument("--base", required=True, help="`tiny` or a local HF model dir")
+    p.add_argument("--base", required=True, help="an embedded base (`smol`, `micro`) or a local HF model dir")
     p.add_argument("--data", required=True, help="synthesis dir with train.parquet, or a Parquet/JSONL with `messages`")
     p.add_argument("--out", required=True, help="adapter output dir (written atomically)")
     p.add_argument("--n", type=int, default=None, help="use the first N samples of the pool (default: all)")
