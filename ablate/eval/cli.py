@@ -1,6 +1,6 @@
 """The evaluation stage's command line: `ablate eval`, `ablate rescore`, `ablate bench eval`.
 
-    $ ablate eval --base tiny --adapter t3=runs/train/abc --bench t3-probe=runs/synth/x --bench world-video
+    $ ablate eval --base smol --adapter t3=runs/train/abc --bench t3-probe=runs/synth/x --bench world-video
     $ ablate rescore runs/eval/y
     $ ablate bench eval -- --help
 

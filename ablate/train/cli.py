@@ -1,7 +1,7 @@
 """`ablate train`: its flags (one per TrainOptions field) and the command, single volume or nested volumes.
 
-    $ ablate train --base tiny --data runs/t3 --out runs/adapters/order-1k --n 1000 --mix order=1
-    $ ablate train --base tiny --data runs/t3 --out runs/adapters --volumes 400,800 --lr-scheduler wsd
+    $ ablate train --base smol --data runs/t3 --out runs/adapters/order-1k --n 1000 --mix order=1
+    $ ablate train --base smol --data runs/t3 --out runs/adapters --volumes 400,800 --lr-scheduler wsd
 
 The stage itself is ablate.train.stage (train_adapter) and ablate.train.nested (train_nested).
 """
