@@ -103,7 +103,7 @@ def run(args) -> int:
     table.add_row("GPU", info["gpu"], "")
     cpu = info["cpu"]
     table.add_row("CPU", f"{cpu['cpu']} (torch kernels {cpu['torch_capability']}, native bf16: {cpu['native_bf16']})", "")
-    table.add_row("tiny base precision", cpu["base_precision"] + ("" if cpu["base_precision"] == "bf16" else
+    table.add_row("embedded base precision", cpu["base_precision"] + ("" if cpu["base_precision"] == "bf16" else
                                                                   " (bf16 would be emulated here: slow)"), "")
     table.add_row("embedded base LM", info["lm"], "")
     hidden = ", ".join(info["hidden_media_libs"]) or "none"

@@ -1,10 +1,10 @@
 """Speed of the evaluation stage against the two usual ways of evaluating many LoRA variants.
 
-    .venv/bin/python benchmarks/bench_eval.py --base tiny --variants 8 --text-items 300 --video-items 300
+    .venv/bin/python benchmarks/bench_eval.py --base smol --variants 8 --text-items 300 --video-items 300
     .venv/bin/python benchmarks/bench_eval.py --base micro --variants 2 --text-items 8 --video-items 8 \
         --world-text-items 16 --baseline-variants 1 --videos 8        # CI-sized: checks it works
     .venv/bin/python benchmarks/bench_eval.py --base /path/to/hf_lm_dir ...   # an LM alone: text items only
-    ablate bench eval -- --base tiny
+    ablate bench eval -- --base smol
 
 Three ways, same items, same greedy settings, printed side by side:
   (a) this stage: `ablate.eval.stage.evaluate` with the vLLM engine: one engine start, every adapter
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     from ablate.ui import console
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--base", default="tiny", help="tiny, micro (CI), or a base / HF LM directory")
+    ap.add_argument("--base", default="smol", help="smol, micro (CI), or a base / HF LM directory")
     ap.add_argument("--variants", type=int, default=8)
     ap.add_argument("--text-items", type=int, default=300)
     ap.add_argument("--video-items", type=int, default=300)

@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     else:
         from ablate.base import resolve_base
 
-        lm = Path(resolve_base("tiny", build=False).lm_dir)
+        lm = Path(resolve_base("smol", build=False).lm_dir)
     n = args.steps * args.batch_size
     data = _data(args, work, n)
     if args.parity:

@@ -1,3 +1,4 @@
+# Needs ablate at commit b57ac87 (`git checkout b57ac87`): it uses the tiny / tiny-t3 bases and ablate.base.pretrain.build of then, removed since (issue #23 item 5).
 """Does this base transfer? Base vs T3-trained side by side on t3-probe, world-video and world-text.
 
     python research/bench_transfer.py --out /tmp/bt --base tiny-t3         # the issue-12 experimental base

@@ -1,3 +1,4 @@
+# Needs ablate at commit b57ac87 (`git checkout b57ac87`): it uses the binding drills, letter weights and tiny-t3 base removed since (issue #23 item 5).
 """What can a base's LM do? Forced-choice accuracy on the skills T3 transfer needs, before and after T3 text.
 
     python research/probe_skills.py --base tiny-t3                          # the base's skills only (~1 min)

@@ -17,6 +17,6 @@ import pytest
 @pytest.fixture(scope="session")
 def micro_base():
     import ablate  # noqa: F401  (hides the broken media libraries before transformers loads)
-    from ablate.base import build_tiny
+    from ablate.base import build_base
 
-    return build_tiny(config="micro", verbose=False)
+    return build_base("micro", verbose=False)

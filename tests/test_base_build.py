@@ -86,13 +86,13 @@ def test_every_loader_tokenises_like_pretraining(micro_base):
 def test_cache_hit_is_instant_and_hash_follows_config(micro_base):
     import random
 
-    from ablate.base import build_tiny, resolve_base
+    from ablate.base import build_base, resolve_base
     from ablate.base.config import get_config
     from ablate.base.data import tokenizer_corpus
     from ablate.base.pretrain import build_key
 
     t = time.perf_counter()
-    again = build_tiny(config="micro", verbose=False)
+    again = build_base("micro", verbose=False)
     assert time.perf_counter() - t < 5 and again == micro_base
     assert resolve_base("micro", build=False) == micro_base
     cfg = get_config("micro")
@@ -103,9 +103,9 @@ def test_cache_hit_is_instant_and_hash_follows_config(micro_base):
 
 
 def test_out_copy_and_local_dir(micro_base, tmp_path):
-    from ablate.base import build_tiny, resolve_base
+    from ablate.base import build_base, resolve_base
 
-    b = build_tiny(config="micro", out=tmp_path / "mybase", verbose=False)
+    b = build_base("micro", out=tmp_path / "mybase", verbose=False)
     assert b.root == tmp_path / "mybase" and (b.lm_dir / "config.json").exists()
     local = resolve_base(tmp_path / "mybase")
     assert local.hash == micro_base.hash and local.kind == "llava"
@@ -124,91 +124,42 @@ def test_resolve_base_errors(tmp_path):
         resolve_base(tmp_path / "empty")
 
 
-def test_binding_stage_is_trained_and_measured(tmp_path, monkeypatch):
-    """`binding_steps` adds a drills-only stage before captioning; its held-out forced-choice accuracy is in the manifest."""
-    from ablate.base.pretrain import build
-    from ablate.core import read_json
+def test_base_dir_with_removed_config_fields_still_loads(micro_base, micro_world, tmp_path):
+    """A base built before a config field was removed (its manifest names it) still resolves, reports its layout
+    and answers through both halves of `ablate base check` (HF full/ and the frame encoder)."""
+    import json
 
-    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path))
-    b = build("micro", verbose=False, binding_steps=3)
-    m = read_json(b.root / "manifest.json")
-    assert set(m["curves"]) == {"stage0_vision", "stage1a_binding", "stage1_captions", "stage2_instructions"}
-    stage = m["curves"]["stage1a_binding"]
-    assert stage["steps"] == 3 and stage["samples"] == 3 * m["config"]["batch_size"]
-    acc = stage["heldout_binding"]
-    assert set(acc) == {"lookup", "attribute", "shown"} and all(0 <= v <= 1 for v in acc.values())
-    assert all(m["curves"][k]["heldout_binding"].keys() == acc.keys() for k in ("stage1_captions", "stage2_instructions"))
-    # the final base is measured the same way where its tokenizer starts each letter with its own token
-    # (the micro tokenizer, trained on 400 captions, does not: then the figure is left out, not faked)
-    assert m["heldout"].get("option_binding", acc).keys() == acc.keys()
+    from ablate.base import build_base, resolve_base
+    from ablate.base.check import bench_items, hf_answers
+    from ablate.base.embed import FrameEncoder
+    from ablate.base.prompts import base_layout
 
-
-def test_one_schedule_carries_the_optimizer_and_the_schedule(tmp_path, monkeypatch):
-    """`one_schedule` runs stages 1a, 1 and 2 on one AdamW and one cosine schedule over their summed steps;
-    by default every stage starts a new optimizer and its own schedule."""
-    from ablate.base import pretrain
-
-    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path))
-    made, calls = [], []
-    real_opt, real_lr = pretrain.new_lm_optimizer, pretrain._lr
-    monkeypatch.setattr(pretrain, "new_lm_optimizer", lambda *a: made.append(real_opt(*a)) or made[-1])
-    monkeypatch.setattr(pretrain, "_lr", lambda step, total, *a: calls.append((step, total)) or real_lr(step, total, *a))
-    pretrain.build("micro", verbose=False, binding_steps=3, one_schedule=True)
-    lm_steps = 3 + 10 + 6  # micro: stage1 10, stage2 6
-    assert len(made) == 1
-    assert [c for c in calls if c[1] == lm_steps] == [(i, lm_steps) for i in range(lm_steps)]
-    # the one optimizer took every LM step (the projector only the 16 with frames: drills are text)
-    assert max(int(st["step"]) for st in made[0].state_dict()["state"].values()) == lm_steps
-    made.clear(), calls.clear()
-    pretrain.build("micro", verbose=False, binding_steps=3)
-    assert len(made) == 3 and not [c for c in calls if c[1] == lm_steps]
-    assert (0, 3) in calls and (0, 6) in calls  # each stage's schedule starts over
+    old = build_base("micro", out=tmp_path / "old", verbose=False)
+    m = json.loads((old.root / "manifest.json").read_text())
+    m["config"].update({"letter_weight": 5.0, "vision_cache": True, "binding_steps": 1500, "stage_lr": 1e-3,
+                        "layout": "slots"})
+    (old.root / "manifest.json").write_text(json.dumps(m))
+    base = resolve_base(tmp_path / "old")
+    assert base.hash == micro_base.hash and base_layout(base) == "slots"
+    items = bench_items(2, frames=4, world=micro_world, layout=base_layout(base))
+    assert all(isinstance(r, str) for r in hf_answers(base, items, max_tokens=2))
+    enc = FrameEncoder(base)
+    assert enc.prompt_embeds(enc.encode(items[0][1]), items[0][0]).ndim == 2
 
 
-def test_letter_weight_weights_only_the_option_letter(micro_base):
-    """The first answer token of "(C) x" / "C. x" answers gets the weight; captions and "Caption A:" do not;
-    with every weight 1 the weighted loss is the model's own mean cross-entropy."""
-    import numpy as np
-    import torch
-    from transformers import AutoTokenizer, LlavaForConditionalGeneration
-
-    from ablate.base.data import Sample
-    from ablate.base.pretrain import collate, letter_weights, weighted_loss
-
-    tok = AutoTokenizer.from_pretrained(micro_base.full_dir)
-    model = LlavaForConditionalGeneration.from_pretrained(micro_base.full_dir)
-    none = np.zeros((0, 48, 48, 3), np.uint8)
-    samples = [Sample("Which? (A) red (B) blue", "(B) blue", none, "t"), Sample("Which?\nA. red\nB. blue", "A. red", none, "t"),
-               Sample("Describe.", "A red circle.", none, "t"), Sample("Which caption?", "Caption A: a red star.", none, "t")]
-    batch = collate(samples, tok, 9, tok.convert_tokens_to_ids("<image>"), tok.pad_token_id, 48)
-    w = letter_weights([s.answer for s in samples], batch["labels"], 5.0)
-    answer = batch["labels"] != -100
-    assert torch.equal(w == 0, ~answer)
-    first = [int(row.nonzero()[0]) for row in answer]
-    assert [float(w[i, first[i]]) for i in range(4)] == [5.0, 5.0, 1.0, 1.0]
-    assert int((w == 5.0).sum()) == 2
-    assert tok.decode(batch["input_ids"][0, first[0]]).startswith("(")  # the letter's token, not the line break before it
-    with torch.no_grad():
-        ref = model(**batch).loss
-        labels = batch.pop("labels")
-        ours = weighted_loss(model(**batch).logits, labels, (labels != -100).float())
-        heavier = weighted_loss(model(**batch).logits, labels, w)
-    assert torch.allclose(ours, ref, atol=1e-5) and not torch.allclose(heavier, ref, atol=1e-4)
-
-
-def test_frozen_lm_with_alignment_stage_trains_only_the_projector(tmp_path, monkeypatch):
+def test_frozen_lm_with_alignment_stage_trains_only_the_projector(micro_base):
     """`freeze_lm` (as the pretrained `smol` base): stages 1-2 change the projector, never the LM; `align_steps`
-    first fits the projector to the LM's word embeddings without any LM pass, and its loss falls."""
+    first fits the projector to the LM's word embeddings without any LM pass, and its loss falls. Stage 0 is
+    not trained again: the tower of `micro` (same vision side) comes from the cache."""
     import torch
     from safetensors.torch import load_file
 
+    from ablate.base import build_base
     from ablate.base.config import get_config
     from ablate.base.model import new_model
-    from ablate.base.pretrain import build
     from ablate.core import read_json
 
-    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path))
-    b = build("micro", verbose=False, freeze_lm=True, align_steps=20, align_batch=8)
+    b = build_base("micro", verbose=False, freeze_lm=True, align_steps=20, align_batch=8)
     m = read_json(b.root / "manifest.json")
     align = m["curves"]["stage1a_align"]
     assert align["steps"] == 20 and align["loss_last"] < align["loss_first"]
@@ -222,6 +173,11 @@ def test_frozen_lm_with_alignment_stage_trains_only_the_projector(tmp_path, monk
         assert torch.equal(saved[f"model.{k}"], v), k
     proj = load_file(str(b.root / "vision" / "model.safetensors"))
     assert not torch.equal(proj["multi_modal_projector.linear_1.weight"], fresh.model.multi_modal_projector.linear_1.weight)
+    # one stage-0 tower for both bases
+    assert b.hash != micro_base.hash and "cached" in m["curves"]["stage0_vision"]
+    ref = load_file(str(micro_base.root / "vision" / "model.safetensors"))
+    tower = [k for k in ref if k.startswith("vision_tower.")]
+    assert tower and all(torch.equal(ref[k], proj[k]) for k in tower)
 
 
 def test_patch_word_targets_say_what_each_patch_shows():

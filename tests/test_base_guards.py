@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from ablate.base.data import SLOT_STAGE2_TASKS, stage2_sample
+from ablate.base.data import STAGE2_TASKS, stage2_sample
 from ablate.base.prompts import IMAGE_TOKEN
 from ablate.base.replay import replay_rows
 
@@ -74,17 +74,11 @@ def _is_question_line(line: str, lines: list[str], i: int) -> bool:
 
 def _samples(n_per_task: int = 60):
     rng = random.Random(123)
-    for layout in ("frame_k", "slots"):  # SLOT_STAGE2_TASKS holds every task of both designs
-        for task in SLOT_STAGE2_TASKS:
+    for layout in ("frame_k", "slots"):  # both video layouts (`micro`, `smol`)
+        for task in STAGE2_TASKS:
             for _ in range(n_per_task):
                 s = stage2_sample(rng, 8, 8, task, layout=layout)
                 yield f"stage2/{task}/{layout}", s.user, s.answer
-    from ablate.base.binding import KINDS, binding_sample
-
-    for kind in KINDS:  # the option-binding drills of stages 1-2 (config `binding`)
-        for _ in range(n_per_task):
-            s = binding_sample(rng, kind)
-            yield f"binding/{kind}", s.user, s.answer
     for row in replay_rows(300, seed=1):
         yield "replay", row["messages"][0]["content"], row["messages"][1]["content"]
 

@@ -1,4 +1,4 @@
-"""The tiny base's pretraining precision follows the CPU: bf16 only where it is native."""
+"""The embedded base's pretraining precision follows the CPU: bf16 only where it is native."""
 
 import pytest
 

@@ -21,7 +21,7 @@ def test_slot_counts_and_images_agree():
 
 
 def test_video_prompt_has_the_slot_list_layout():
-    assert video_user_text(2, "Q?") == "Frame 1: <image>\nFrame 2: <image>\nQ?"  # the committed `tiny` layout
+    assert video_user_text(2, "Q?") == "Frame 1: <image>\nFrame 2: <image>\nQ?"  # the `micro` layout
     text = video_user_text(3, "Q?", layout="slots")
     lines = text.split("\n")
     assert lines[2] == "Frames:" and lines[3:6] == [IMAGE_TOKEN] * 3 and lines[-1] == "Q?"

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from ablate.base import EMBEDDED
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "research" / "README.md"]
 # commands cheap enough to run for real here (no torch, no model): they must succeed
@@ -174,7 +176,7 @@ def test_every_command_named_inline_exists_with_its_flags(page, span, capsys):
     words = shlex.split(span)[1:]
     path = []
     for w in words:  # the subcommand path: words up to the first flag or argument-looking word
-        if w.startswith("-") or "/" in w or "." in w or w.isupper() or w in ("tiny", "micro", "tiny-t3"):
+        if w.startswith("-") or "/" in w or "." in w or w.isupper() or w in EMBEDDED:
             break
         path.append(w)
     help_text = _help_of(path, capsys)

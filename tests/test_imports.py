@@ -7,9 +7,6 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# ablate/base/ is being rewritten in issue #23, which removes its own cycle (data <-> slots) and its
-# underscore import (binding imports slots._mc); drop this exception once it lands
-EXEMPT = "ablate.base"
 
 
 def _modules() -> dict[str, Path]:
@@ -20,10 +17,6 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _exempt(name: str) -> bool:
-    return name == EXEMPT or name.startswith(EXEMPT + ".")
-
-
 def test_no_module_imports_another_modules_underscore_names():
     files = [*_modules().values(), *ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/*.py"), *ROOT.glob("research/*.py")]
     bad = []
@@ -31,7 +24,7 @@ def test_no_module_imports_another_modules_underscore_names():
         for n in ast.walk(ast.parse(f.read_text())):
             if isinstance(n, ast.ImportFrom) and n.module and n.module.split(".")[0] in ("ablate", "t3"):
                 for a in n.names:
-                    if a.name.startswith("_") and not a.name.startswith("__") and not _exempt(n.module):
+                    if a.name.startswith("_") and not a.name.startswith("__"):
                         bad.append(f"{f.relative_to(ROOT)}:{n.lineno}: from {n.module} import {a.name}")
     assert not bad, "\n".join(bad)
 
@@ -99,5 +92,5 @@ def test_cycle_finder_finds_a_cycle():
 
 
 def test_no_import_cycles():
-    cycles = [c for c in _cycles(_edges(_modules())) if not all(_exempt(m) for m in c)]
+    cycles = _cycles(_edges(_modules()))
     assert not cycles, cycles

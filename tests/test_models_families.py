@@ -64,7 +64,7 @@ def test_tiny_and_llava_are_families(tmp_path):
     assert detect_dir(llava).name == "llava" and not detect_dir(llava).is_vlm
     (tmp_path / "base" / "lm").mkdir(parents=True)
     (tmp_path / "base" / "manifest.json").write_text("{}")
-    assert detect_dir(tmp_path / "base").name == "tiny" and detect_dir("tiny").name == "tiny"
+    assert detect_dir(tmp_path / "base").name == "tiny" and detect_dir("smol").name == "tiny" and detect_dir("micro").name == "tiny"
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "config.json").write_text(json.dumps({"model_type": "longva", "architectures": ["LongVA"]}))
     from ablate.core import UserError

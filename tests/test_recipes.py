@@ -38,8 +38,9 @@ def test_paper_recipe_paths_are_checked_when_asked():
     assert "key `base.model`" in str(e.value) and "key `data.corpus`" in str(e.value)
 
 
-def test_task_mix_has_families_pairs_all_and_generic_control():
+def test_task_mix_has_single_families_all_and_generic_control_on_smol():
     r = load_recipe(Path(__file__).parent.parent / "recipes" / "task_mix.toml")
     sizes = sorted(len(r.mixes[m]) for m in r.grid["mix"])
-    assert sizes.count(1) >= 5 and 2 in sizes and 4 in sizes
+    assert sizes == [1, 1, 1, 1, 1, 4]  # the four families alone, the generic control, all four
     assert {"generic": 1.0} in [r.mixes[m] for m in r.grid["mix"]]
+    assert r.base.model == "smol" and r.grid["volume"] == [0, 400]

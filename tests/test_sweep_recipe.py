@@ -83,7 +83,7 @@ def test_invalid_toml_names_line():
 
 
 def test_overrides_and_their_errors():
-    r = parse_recipe(GOOD, "r.toml", overrides=["train.lora_rank=4", "data.frames=8", "base.model=tiny"])
+    r = parse_recipe(GOOD, "r.toml", overrides=["train.lora_rank=4", "data.frames=8", "base.model=smol"])
     assert r.train.lora_rank == 4 and r.data.frames == 8
     errs = _errors(GOOD, overrides=["train.lora_rank=0"])
     assert errs == ["r.toml (--set train.lora_rank): value 0 out of range [1, 4096] (key `train.lora_rank`)"]

@@ -191,7 +191,7 @@ def test_missing_tracker_package_is_a_user_error_naming_it(tmp_path, monkeypatch
     with pytest.raises(UserError, match=r'report_to = "mlflow" needs the `mlflow` package.*pip install mlflow'):
         check_report_to("mlflow")
     with pytest.raises(UserError, match=r"`mlflow` package"):  # before any data is read or model loaded
-        train_adapter("tiny", tmp_path / "missing", tmp_path / "a", n=8, report_to="mlflow")
+        train_adapter("micro", tmp_path / "missing", tmp_path / "a", n=8, report_to="mlflow")
     text = RECIPE.format(base="micro", corpus="world")
     with pytest.raises(UserError, match=r"--set train.report_to\).*`mlflow` package.*key `train.report_to`"):
         parse_recipe(text, "r.toml", ['train.report_to="mlflow"'])  # the sweep checks before it runs

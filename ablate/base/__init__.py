@@ -1,12 +1,12 @@
-"""The base model: the embedded tiny video LLM (`tiny`) or a local HF model directory.
+"""The base model: an embedded video LLM (`smol`; `micro` for tests) or a local HF model directory.
 
     from ablate.base import resolve_base
-    base = resolve_base("tiny")        # built on first use (<= 15 min on 2 cores), then cached
+    base = resolve_base("smol")        # built on first use, then cached
     base.lm_dir, base.full_dir         # what PEFT/vLLM load; the LLaVA model with its processor
 
-`tiny` is a LLaVA-style model of stock transformers classes (CLIP vision tower, projector, Qwen2 LM)
-pretrained here on the synthetic world (ablate.world): single-image captions, then non-temporal
-instructions. See ablate.base.pretrain. Importing this package is cheap (no torch).
+The embedded bases are LLaVA-style models of stock transformers classes (CLIP vision tower, projector, a
+causal LM: SmolLM2-135M-Instruct for `smol`, a small Qwen2 trained from scratch for `micro`) pretrained
+here on the synthetic world (ablate.world). See ablate.base.pretrain. Importing this package is cheap (no torch).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ablate.base.config import CONFIGS
 from ablate.core import UserError, read_json, stable_hash
 
 
@@ -26,19 +27,31 @@ class BaseModel:
     kind: str  # "llava" | "lm" | an ablate.models family name (qwen2_vl, llava_next_video, llava_onevision)
 
 
-EMBEDDED = ("tiny", "tiny-t3", "smol", "micro")
+EMBEDDED = tuple(CONFIGS)  # the embedded configs' names: "smol", "micro"
 
 
-def build_tiny(steps: int | None = None, out: str | Path | None = None, config: str = "tiny", verbose: bool = True) -> BaseModel:
-    """Build (or find cached) the embedded base; `steps` overrides both stages' step counts."""
+def build_base(config: str, out: str | Path | None = None, verbose: bool = True, steps: int | None = None,
+               **overrides) -> BaseModel:
+    """Build (or find cached) an embedded base; `steps` overrides both LM stages' step counts, `overrides` any
+    other config field; `out` also copies the built base to that directory."""
+    import shutil
+
     from ablate.base.pretrain import build
+    from ablate.core import atomic_dir
 
-    overrides = {"stage1_steps": steps, "stage2_steps": steps} if steps else {}
-    return build(config, out=out, verbose=verbose, **overrides)
+    if steps:
+        overrides = {"stage1_steps": steps, "stage2_steps": steps, **overrides}
+    root, key = build(config, verbose=verbose, **overrides)
+    if out is not None:
+        out = Path(out)
+        with atomic_dir(out, overwrite=True) as tmp:
+            shutil.copytree(root, tmp, dirs_exist_ok=True)
+        root = out
+    return BaseModel(root=root, lm_dir=root / "lm", full_dir=root / "full", hash=key, kind="llava")
 
 
 def resolve_base(spec: str | Path | BaseModel, build: bool = True) -> BaseModel:
-    """"tiny" / "micro" (embedded, built and cached on first use) or a local HF model directory.
+    """"smol" / "micro" (embedded, built and cached on first use) or a local HF model directory.
 
     The one base resolver: training and evaluation both call it. A BaseModel (or any object with
     `lm_dir` and `hash`, as tests pass) is returned as it is.
@@ -46,10 +59,9 @@ def resolve_base(spec: str | Path | BaseModel, build: bool = True) -> BaseModel:
     if isinstance(spec, BaseModel) or (hasattr(spec, "lm_dir") and hasattr(spec, "hash")):
         return spec
     if str(spec) in EMBEDDED:
-        from ablate.base.pretrain import build as _build, build_key
         if not build:
             from ablate.base.config import get_config
-            from ablate.base.pretrain import base_corpus, pretrained_lm
+            from ablate.base.pretrain import base_corpus, build_key, pretrained_lm
             from ablate.core import cache_root
 
             cfg = get_config(str(spec))
@@ -59,7 +71,7 @@ def resolve_base(spec: str | Path | BaseModel, build: bool = True) -> BaseModel:
             if not key or not (root / "manifest.json").exists():
                 raise UserError(f"base {spec!r} is not built yet (run `ablate base build {spec}`)")
             return BaseModel(root=root, lm_dir=root / "lm", full_dir=root / "full", hash=key, kind="llava")
-        return _build(str(spec), verbose=str(spec) != "micro")
+        return build_base(str(spec), verbose=str(spec) != "micro")
     return _local_base(Path(spec))
 
 
@@ -68,7 +80,7 @@ def _local_base(root: Path) -> BaseModel:
     from ablate.core import tree_hash
 
     if not root.is_dir():
-        raise UserError(f"{root}: base model directory not found (or use 'tiny')")
+        raise UserError(f"{root}: base model directory not found (or use an embedded base: {', '.join(EMBEDDED)})")
     if (root / "manifest.json").exists() and (root / "lm").is_dir():
         m = read_json(root / "manifest.json")
         if not isinstance(m, dict) or not isinstance(m.get("hash"), str):

@@ -2,7 +2,7 @@
 
     from ablate.base import resolve_base
     from ablate.base.check import bench_items, parity
-    base = resolve_base("tiny")
+    base = resolve_base("smol")
     report = parity(base, bench_items(100))       # {"agree": 0.99, "n": 100, "mismatches": [...]}
 
 Both sides get the same chat prompt (one `<image>` per frame, TempCompass suffix) and greedy decode up

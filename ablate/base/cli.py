@@ -1,7 +1,7 @@
-"""`ablate base build tiny` and `ablate base check tiny`.
+"""`ablate base build smol` and `ablate base check smol`.
 
-    ablate base build tiny [--out DIR] [--steps N]
-    ablate base check tiny [--n 100]
+    ablate base build smol [--lm PATH] [--out DIR] [--steps N]
+    ablate base check smol [--n 100]
 
 Heavy libraries are imported inside the command functions so `ablate --help` stays instant.
 """
@@ -12,16 +12,18 @@ import json
 
 
 def add_cli(sub) -> None:
-    p = sub.add_parser("base", help="build / check the embedded tiny base video LLM")
+    from ablate.base import EMBEDDED
+
+    p = sub.add_parser("base", help="build / check the embedded base video LLM")
     bs = p.add_subparsers(dest="base_command", metavar="ACTION")
     b = bs.add_parser("build", help="pretrain the embedded base (cached by content hash)")
-    b.add_argument("spec", choices=["tiny", "tiny-t3", "smol", "micro"], help="which embedded config")
+    b.add_argument("spec", choices=EMBEDDED, help="which embedded config")
     b.add_argument("--lm", help="a local copy of the pretrained LM (HF directory or .gguf file) instead of the registry")
     b.add_argument("--out", help="also copy the built model to this directory")
     b.add_argument("--steps", type=int, help="override the step count of both stages (quick runs)")
     b.set_defaults(func=_build)
     c = bs.add_parser("check", help="parity of HF full/ vs FrameEncoder + vLLM on world video questions")
-    c.add_argument("spec", help="'tiny', 'micro' or a base directory")
+    c.add_argument("spec", help=f"an embedded base ({', '.join(EMBEDDED)}) or a base directory")
     c.add_argument("--n", type=int, default=100, help="number of world video questions")
     c.add_argument("--max-tokens", type=int, default=32)
     c.add_argument("--json", help="also write the report to this file")
@@ -29,7 +31,7 @@ def add_cli(sub) -> None:
 
 
 def _build(args) -> int:
-    from ablate.base import build_tiny
+    from ablate.base import build_base
     from ablate.core import read_json
     from ablate.ui import console
 
@@ -39,7 +41,7 @@ def _build(args) -> int:
         from ablate.base.lm_source import ENV
 
         os.environ[ENV] = args.lm
-    base = build_tiny(steps=args.steps, out=args.out, config=args.spec)
+    base = build_base(args.spec, out=args.out, steps=args.steps)
     m = read_json(base.root / "manifest.json")
     h = m["heldout"]
     console.print(f"base {args.spec} {base.hash}: {m['sizes']['params_total'] / 1e6:.2f}M params "

@@ -1,4 +1,4 @@
-"""Pretraining data for the tiny base, generated on the fly from the world's scene/render/caption APIs.
+"""Pretraining data for the embedded base, generated on the fly from the world's scene/render/caption APIs.
 
     >>> import random
     >>> from ablate.base.data import stage1_sample
@@ -238,48 +238,31 @@ def _frame_question(rng, size, n, layout="frame_k"):
 
 
 STAGE2_TASKS = {"caption": 0.15, "describe_frame": 0.2, "describe_each": 0.25, "question": 0.2, "frame_question": 0.2}
-# the `tiny-t3` design (config slot_lists): adds non-temporal questions over frame / caption / mixed slot
-# lists (ablate.base.slots), the lever meant to make a frame slot read like a caption slot
-SLOT_STAGE2_TASKS = {"caption": 0.15, "describe_frame": 0.1, "describe_each": 0.15, "question": 0.15,
-                     "frame_question": 0.15, "slots": 0.3}
-
-
-def stage2_design(cfg) -> dict:
-    """The stage-2 task weights and video layout of a base config (keyword arguments of the functions below)."""
-    return {"tasks": SLOT_STAGE2_TASKS if cfg.slot_lists else STAGE2_TASKS, "layout": cfg.layout}
 _CLIP_TASKS = {"describe_frame": _describe_frame, "describe_each": _describe_each, "frame_question": _frame_question}
 
 
 def stage2_sample(rng: random.Random, size: int, max_frames: int = 8, task: str | None = None,
-                  n_frames: int | None = None, tasks: dict | None = None, layout: str = "frame_k") -> Sample:
-    """One stage-2 sample of `task` (drawn by the `tasks` weights when None) with n_frames frames."""
-    tasks = tasks or STAGE2_TASKS
+                  n_frames: int | None = None, layout: str = "frame_k") -> Sample:
+    """One stage-2 sample of `task` (drawn by the STAGE2_TASKS weights when None) with n_frames frames."""
     if task is None:
-        task = rng.choices(list(tasks), weights=list(tasks.values()))[0]
+        task = rng.choices(list(STAGE2_TASKS), weights=list(STAGE2_TASKS.values()))[0]
     if task == "caption":
         return stage1_sample(rng, size)
     if task == "question":
         return _single_image_question(rng, size)
-    if task == "slots":
-        from ablate.base.slots import slot_sample
-
-        return slot_sample(rng, size, n_frames, max_frames=max_frames)
     n = n_frames or (max_frames if rng.random() < 0.6 else rng.randint(3, max_frames))
     return _CLIP_TASKS[task](rng, size, n, layout)
 
 
-def stage2_batch(rng: random.Random, size: int, max_frames: int, batch_size: int, tasks: dict | None = None,
-                 layout: str = "frame_k") -> list[Sample]:
+def stage2_batch(rng: random.Random, size: int, max_frames: int, batch_size: int, layout: str = "frame_k") -> list[Sample]:
     """A batch of one task and one frame count, so padding stays small; clip batches are halved."""
-    tasks = tasks or STAGE2_TASKS
-    task = rng.choices(list(tasks), weights=list(tasks.values()))[0]
+    task = rng.choices(list(STAGE2_TASKS), weights=list(STAGE2_TASKS.values()))[0]
     n = max_frames if rng.random() < 0.6 else rng.randint(3, max_frames)
     bs = batch_size if task in ("caption", "question") else max(1, batch_size // 2)
-    return [stage2_sample(rng, size, max_frames, task, n, tasks, layout) for _ in range(bs)]
+    return [stage2_sample(rng, size, max_frames, task, n, layout) for _ in range(bs)]
 
 
-def tokenizer_corpus(rng: random.Random, n_captions: int, max_frames: int = 8, tasks: dict | None = None,
-                     layout: str = "frame_k") -> list[str]:
+def tokenizer_corpus(rng: random.Random, n_captions: int, max_frames: int = 8, layout: str = "frame_k") -> list[str]:
     """Texts the tokenizer is trained on: captions, stage-2 data, T3 / world / TempCompass vocabulary."""
     import ast
     from pathlib import Path
@@ -292,7 +275,7 @@ def tokenizer_corpus(rng: random.Random, n_captions: int, max_frames: int = 8, t
         scene = sample_scene(rng)
         texts += [caption(scene, rng), describe(scene)]
     for _ in range(max(20, n_captions // 20)):
-        s = stage2_sample(rng, 8, max_frames, tasks=tasks, layout=layout)  # tiny renders: only the text is used
+        s = stage2_sample(rng, 8, max_frames, layout=layout)  # tiny renders: only the text is used
         texts += [s.user.replace(IMAGE_TOKEN, ""), s.answer]
     # every string literal of the T3 synthesiser and the world (templates, question phrasings, lexicons)
     import ablate.world.scene

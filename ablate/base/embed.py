@@ -3,7 +3,7 @@
     from ablate.base import resolve_base
     from ablate.base.embed import FrameEncoder
     from ablate.base.prompts import video_user_text
-    enc = FrameEncoder(resolve_base("tiny"))
+    enc = FrameEncoder(resolve_base("smol"))
     feats = enc.encode(frames)                      # uint8 [T, H, W, 3] -> [T, tokens_per_frame, hidden]
     emb = enc.prompt_embeds(feats, video_user_text(len(frames), "Describe each frame in order."))
     llm.generate({"prompt_embeds": emb}, ...)       # vLLM running base.lm_dir (plus a LoRA)

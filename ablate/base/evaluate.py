@@ -74,16 +74,6 @@ def left_pad(rows: list[list[int]], pad_id: int):
     return ids, mask
 
 
-def first_token_ids(tokenizer, texts: list[str]) -> list[int]:
-    """The id each text starts with (forced choice compares these logits)."""
-    return [tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in texts]
-
-
-def option_letter_ids(tokenizer, paren: bool) -> list[int]:
-    """First-token ids of the answers "(A) ..".."(D) .." (paren) or "A. ..".."D. ..": not distinct in every tokenizer."""
-    return first_token_ids(tokenizer, [f"({c}) x" if paren else f"{c}. x" for c in "ABCD"])
-
-
 def hf_generate(model, tokenizer, items, max_new_tokens: int, batch_size: int = 16) -> list[str]:
     """Greedy replies of a Llava model for items = [(user_text, frames uint8 [T,S,S,3])]."""
     import torch
@@ -167,37 +157,6 @@ def letter_of(reply: str) -> str | None:
     return m.group(1) if m else None
 
 
-def binding_accuracy(model, tokenizer, n: int = 100) -> dict[str, float]:
-    """Forced-choice accuracy on n held-out option-binding drills per kind: the letter whose logit is highest.
-
-    The next-token logits after the prompt, restricted to the four option letters of the item's layout
-    ("A" .. "D" or "(A" .. "(D" as the tokenizer starts them), so the format of free replies does not matter.
-    """
-    import torch
-
-    from ablate.base.binding import KINDS, LETTERS, binding_sample
-
-    layouts = {paren: option_letter_ids(tokenizer, paren) for paren in (True, False)}
-    rng = random.Random(HELDOUT_SEED + 7)
-    out = {}
-    model.eval()
-    for kind in KINDS:
-        items = [binding_sample(rng, kind) for _ in range(n)]
-        right = 0
-        for i in range(0, n, 16):
-            chunk = items[i:i + 16]
-            ids, mask = left_pad([tokenizer(chat_text(tokenizer, s.user), add_special_tokens=False)["input_ids"]
-                                  for s in chunk], tokenizer.pad_token_id)
-            with torch.no_grad():
-                logits = model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
-            for j, s in enumerate(chunk):
-                paren = s.answer.startswith("(")
-                gold = LETTERS.index(s.answer[1] if paren else s.answer[0])
-                right += int(torch.argmax(logits[j, layouts[paren]])) == gold
-        out[kind] = round(right / n, 4)
-    return out
-
-
 def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
     """The three quality figures of issue 4 (plus details), on held-out data."""
     from ablate.base.data import describe_each_answer
@@ -231,8 +190,6 @@ def heldout_metrics(model, tokenizer, cfg, verbose: bool = True) -> dict:
                                 **each, "exact_match": float(np.mean(exact)) if exact else 0.0,
                                 "n_clips": len(clips), "frames": cfg.clip_frames},
     }
-    if len(set(option_letter_ids(tokenizer, paren=True))) == 4:  # forced choice needs a distinct first token per letter (the micro tokenizer lacks them)
-        metrics["option_binding"] = binding_accuracy(model, tokenizer)
     if cfg.eval_bench:
         from ablate.world import default_world
 

@@ -1,13 +1,13 @@
-"""Build the tiny LLaVA-style model from stock transformers classes, and write its three views.
+"""Build the embedded LLaVA-style model from stock transformers classes, and write its three views.
 
     from ablate.base.config import CONFIGS
     from ablate.base.model import new_model, save_views
     model = new_model(CONFIGS["micro"], tokenizer)
     save_views(model, tokenizer, CONFIGS["micro"], root)   # root/full, root/lm, root/vision
 
-`full/` is a LlavaForConditionalGeneration (CLIP vision tower + 2-layer GELU projector + Qwen2 LM)
-with its LlavaProcessor, so real LLaVA-family checkpoints go through the same code. `lm/` is the
-Qwen2ForCausalLM alone (what PEFT trains and vLLM serves). `vision/` holds the vision tower and
+`full/` is a LlavaForConditionalGeneration (CLIP vision tower + 2-layer GELU projector + a causal LM: a
+Qwen2 trained from scratch, or the pretrained LM of `cfg.lm`) with its LlavaProcessor, so real LLaVA-family
+checkpoints go through the same code. `lm/` is the causal LM alone (what PEFT trains and vLLM serves). `vision/` holds the vision tower and
 projector weights that `ablate.base.embed.FrameEncoder` needs to turn frames into LM embeddings.
 """
 

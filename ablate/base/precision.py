@@ -1,4 +1,4 @@
-"""Which precision the tiny base pretrains in on this CPU: bf16 autocast only where it is native.
+"""Which precision the embedded base pretrains in on this CPU: bf16 autocast only where it is native.
 
     >>> from ablate.base.precision import resolve_precision
     >>> resolve_precision("fp32")
@@ -53,7 +53,7 @@ def resolve_precision(precision: str = "auto") -> str:
 
 
 def describe_cpu() -> dict[str, str]:
-    """CPU model, torch's kernel capability and the precision a tiny-base build will use (for doctor)."""
+    """CPU model, torch's kernel capability and the precision a base build will use (for doctor)."""
     model = "-"
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():

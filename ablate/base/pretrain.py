@@ -1,19 +1,20 @@
-"""Pretrain the tiny base on CPU and cache it: stage 0 vision tower, stage 1 captions, stage 2 instructions.
+"""Pretrain the embedded base on CPU and cache it: stage 0 vision tower, stage 1a projector alignment,
+stage 1 captions, stage 2 instructions (each only where its config gives it steps).
 
     from ablate.base.pretrain import build
-    base = build("micro")            # seconds; tests use this
-    base = build("tiny")             # the real one, <= 15 min on 2 cores; cached afterwards
+    root, key = build("micro")       # seconds; tests use this (ablate.base.build_base wraps it)
+    root, key = build("smol")        # the real one; cached afterwards
 
 The result lives in `cache_root()/base/<hash>/` where hash = stable_hash(config, data hash, code
 version); a second call finds it and returns at once. Outputs: full/, lm/, vision/, manifest.json
-(see ablate.base.model and ablate.base.evaluate for what goes in them).
+(see ablate.base.model and ablate.base.evaluate for what goes in them). The stage-0 tower is cached
+on its own under `cache_root()/base-vision/<vision_key>/`: bases that share the vision side reuse it.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 import time
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from ablate.base.config import BaseConfig, get_config
 from ablate.core import atomic_dir, cache_root, file_sha256, stable_hash, write_json
 
 # files whose content determines the built model (the world's generators are its data)
-_CODE_FILES = ("base/config.py", "base/data.py", "base/slots.py", "base/binding.py", "base/replay.py", "base/model.py", "base/tokenizer.py", "base/pretrain.py",
-               "base/prompts.py", "base/evaluate.py")
+_CODE_FILES = ("base/config.py", "base/data.py", "base/slots.py", "base/replay.py", "base/model.py", "base/tokenizer.py",
+               "base/pretrain.py", "base/prompts.py", "base/evaluate.py")
 
 
 # the world modules that generate pretraining data (bench/build code does not affect the base)
@@ -67,11 +68,11 @@ def pretrained_lm(cfg: BaseConfig, fetch: bool = True, verbose: bool = True):
 
 def base_corpus(cfg: BaseConfig) -> list[str]:
     """What the from-scratch tokenizer is trained on; empty for a pretrained LM (it brings its own)."""
-    from ablate.base.data import stage2_design, tokenizer_corpus
+    from ablate.base.data import tokenizer_corpus
 
     if cfg.lm:
         return []
-    return tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames, **stage2_design(cfg))
+    return tokenizer_corpus(random.Random(cfg.seed), cfg.tokenizer_captions, cfg.clip_frames, layout=cfg.layout)
 
 
 VISION_FIELDS = ("frame_size", "patch_size", "render_size", "vision_hidden", "vision_layers", "vision_heads",
@@ -156,27 +157,6 @@ def collate(samples, tokenizer, tokens_per_frame: int, image_token_id: int, pad_
     images = np.concatenate([s.images for s in samples])
     pixel_values = torch.from_numpy(preprocess(images, frame_size, CLIP_MEAN, CLIP_STD)) if len(images) else None
     return {"input_ids": input_ids, "attention_mask": mask, "labels": lab_t, "pixel_values": pixel_values}
-
-
-_OPTION_ANSWER = re.compile(r"^(\([A-J]\)|[A-J]\.)(\s|$)")
-
-
-def letter_weights(answers: list[str], labels, weight: float):
-    """Per-token loss weights [B, L]: 1 on answer tokens, `weight` on the first one where the answer is an option letter."""
-    w = (labels != -100).float()
-    for i, answer in enumerate(answers):
-        if _OPTION_ANSWER.match(answer):
-            w[i, int((labels[i] != -100).nonzero()[0])] = weight
-    return w
-
-
-def weighted_loss(logits, labels, weights):
-    """Next-token cross-entropy, each label weighted, normalised by the total weight."""
-    import torch.nn.functional as F
-
-    lg, y, w = logits[:, :-1].float(), labels[:, 1:], weights[:, 1:]
-    ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), y.reshape(-1), ignore_index=-100, reduction="none")
-    return (ce.view(y.shape) * w).sum() / w.sum()
 
 
 def _lr(step: int, total: int, warmup: int, peak: float) -> float:
@@ -317,21 +297,9 @@ def align_projector(model, tokenizer, cfg: BaseConfig, rng, verbose=True) -> dic
             "loss_curve": [round(sum(losses[i:i + k]) / len(losses[i:i + k]), 4) for i in range(0, len(losses), k)]}
 
 
-def new_lm_optimizer(model, cfg: BaseConfig):
-    """AdamW over what stages 1-2 train (the projector and the LM; the tower is frozen after stage 0)."""
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
-
-
-def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_batch, rng, verbose=True,
-                lr: float | None = None, opt=None, schedule: tuple[int, int] | None = None) -> dict:
-    """Run `steps` AdamW steps on freshly generated batches; return the loss curve summary.
-
-    By default each stage has its own AdamW and its own warm-up + cosine schedule. `opt` (an optimizer
-    carried on from the previous stage) with `schedule=(offset, total)` instead continues one schedule
-    of `total` steps over several stages, this stage being steps offset..offset+steps of it.
+def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_batch, rng, verbose=True) -> dict:
+    """Run `steps` AdamW steps (a fresh optimizer, warm-up + cosine to peak `cfg.lr`) on freshly generated
+    batches of what requires grad (the projector, and the LM unless frozen); return the loss curve summary.
 
     bf16 autocast where `cfg.precision` is "bf16" (only chosen where the CPU runs it natively, see
     ablate.base.precision): about 2x faster matmuls there; weights and the saved model stay float32.
@@ -341,8 +309,7 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
     from ablate.ui import progress
 
     params = [p for p in model.parameters() if p.requires_grad]  # the tower is frozen after stage 0
-    opt = opt or new_lm_optimizer(model, cfg)
-    offset, total = schedule or (0, steps)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
     image_id = tokenizer.convert_tokens_to_ids("<image>")
     losses, t0, n_seen = [], time.perf_counter(), 0
     model.train()
@@ -351,13 +318,9 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
             samples = make_batch(rng)
             batch = collate(samples, tokenizer, cfg.tokens_per_frame, image_id, tokenizer.pad_token_id, cfg.frame_size)
             for g in opt.param_groups:
-                g["lr"] = _lr(offset + step, total, cfg.warmup, lr or cfg.lr)
+                g["lr"] = _lr(step, steps, cfg.warmup, cfg.lr)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                if cfg.letter_weight == 1.0:
-                    loss = model(**batch).loss
-                else:
-                    labels = batch.pop("labels")
-                    loss = weighted_loss(model(**batch).logits, labels, letter_weights([s.answer for s in samples], labels, cfg.letter_weight))
+                loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -373,12 +336,8 @@ def train_stage(model, tokenizer, cfg: BaseConfig, name: str, steps: int, make_b
             "loss_curve": [round(sum(losses[i:i + k]) / len(losses[i:i + k]), 4) for i in range(0, len(losses), k)]}
 
 
-def build(config: str | BaseConfig = "tiny", out: str | Path | None = None, verbose: bool = True, **overrides):
-    """Build (or find in the cache) the base model for `config`; optionally copy it to `out`."""
-    import shutil
-
-    from ablate.base import BaseModel
-    from ablate.base.data import stage1_sample, stage2_batch
+def build(config: str | BaseConfig, verbose: bool = True, **overrides) -> tuple[Path, str]:
+    """Build (or find in the cache) the base model for `config`: its directory and its hash."""
     from ablate.ui import console
 
     cfg = get_config(config, **overrides) if isinstance(config, str) else config.resolved()
@@ -387,23 +346,20 @@ def build(config: str | BaseConfig = "tiny", out: str | Path | None = None, verb
     key = build_key(cfg, corpus, lm)
     root = cache_root() / "base" / key
     if not (root / "manifest.json").exists():
-        _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch, lm)
+        _train_into(cfg, corpus, key, root, verbose, lm)
     elif verbose:
         console.print(f"base {cfg.name}: cached at {root}")
-    if out is not None:
-        out = Path(out)
-        with atomic_dir(out, overwrite=True) as tmp:
-            shutil.copytree(root, tmp, dirs_exist_ok=True)
-        root = out
-    return BaseModel(root=root, lm_dir=root / "lm", full_dir=root / "full", hash=key, kind="llava")
+    return root, key
 
 
-def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch, lm=None) -> None:
+def _train_into(cfg: BaseConfig, corpus: list[str], key: str, root: Path, verbose: bool, lm=None) -> None:
     import torch
 
+    from ablate.base.data import stage1_sample, stage2_batch
     from ablate.base.evaluate import heldout_metrics
     from ablate.base.model import new_model, save_views
-    from ablate.base.tokenizer import train_tokenizer
+    from ablate.base.replay import write_replay
+    from ablate.base.tokenizer import pretrained_tokenizer, train_tokenizer
     from ablate.ui import console
 
     t_start = time.perf_counter()
@@ -411,23 +367,13 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch, lm
     torch.set_num_threads(cfg.threads)
     try:
         if lm is not None:
-            from ablate.base.tokenizer import pretrained_tokenizer
-
             tokenizer = pretrained_tokenizer(lm.dir)
             model = new_model(cfg, tokenizer, lm.dir)
         else:
             tokenizer = train_tokenizer(corpus, cfg.vocab_size)
             model = new_model(cfg, tokenizer)
-        s = cfg.render_size
-        if cfg.vision_cache:
-            curves = {"stage0_vision": pretrain_vision(model, cfg, verbose)}
-            rng = random.Random(cfg.seed + 2)  # stages 1-2 draw from their own stream (stage 0 may come from the cache)
-        else:  # the committed `tiny`: one stream through all stages, the tower initialised with the model
-            rng = random.Random(cfg.seed + 1)
-            curves = {"stage0_vision": train_vision(model, cfg, rng, verbose)}
-        from ablate.base.data import stage2_design
-
-        design = stage2_design(cfg)
+        curves = {"stage0_vision": pretrain_vision(model, cfg, verbose)}
+        rng = random.Random(cfg.seed + 2)  # stages 1-2 draw from their own stream (stage 0 may come from the cache)
         if cfg.freeze_vision:
             model.model.vision_tower.requires_grad_(False)
         if cfg.freeze_lm:  # the pretrained LM stays as it is; only the projector learns to feed it
@@ -435,41 +381,17 @@ def _train_into(cfg, corpus, key, root, verbose, stage1_sample, stage2_batch, lm
             model.lm_head.requires_grad_(False)
         if cfg.align_steps:
             curves["stage1a_align"] = align_projector(model, tokenizer, cfg, rng, verbose)
-        from ablate.base.binding import binding_sample
-        from ablate.base.evaluate import binding_accuracy
-
-        def drills_or(make):  # a `binding` share of batches are option-binding drills; none (and no draw) at 0
-            if not cfg.binding:
-                return make
-            return lambda r: [binding_sample(r) for _ in range(cfg.batch_size)] if r.random() < cfg.binding else make(r)
-
-        stage_lr = cfg.stage_lr or cfg.lr
+        s = cfg.render_size
         stages = [("stage1_captions", "stage1 captions", cfg.stage1_steps,
-                   drills_or(lambda r: [stage1_sample(r, s, cfg.canonical_captions) for _ in range(cfg.batch_size)]), stage_lr),
+                   lambda r: [stage1_sample(r, s, cfg.canonical_captions) for _ in range(cfg.batch_size)]),
                   ("stage2_instructions", "stage2 instructions", cfg.stage2_steps,
-                   drills_or(lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, **design)), stage_lr)]
-        if cfg.binding_steps:  # option binding forms only on an LM that trains nothing else (experiments 7-10)
-            stages.insert(0, ("stage1a_binding", "stage1a binding", cfg.binding_steps,
-                              lambda r: [binding_sample(r, "lookup") for _ in range(cfg.batch_size)], cfg.binding_lr))
-        # one_schedule: one AdamW and one cosine schedule over all LM stages (experiment 12a: restarting them on
-        # new data wiped the option binding the drills had formed)
-        opt = new_lm_optimizer(model, cfg) if cfg.one_schedule else None
-        total, offset = sum(st[2] for st in stages), 0
-        for stage, name, steps, make_batch, lr in stages:
-            if not steps:
-                continue
-            curves[stage] = train_stage(model, tokenizer, cfg, name, steps, make_batch, rng, verbose, lr=lr,
-                                        opt=opt, schedule=(offset, total) if opt else None)
-            offset += steps
-            if cfg.binding_steps:  # where the drills are trained, follow the binding through the stages
-                curves[stage]["heldout_binding"] = binding_accuracy(model, tokenizer)
-                if verbose:
-                    console.print(f"held-out option binding after {name}: {curves[stage]['heldout_binding']}")
+                   lambda r: stage2_batch(r, s, cfg.clip_frames, cfg.batch_size, layout=cfg.layout))]
+        for stage, name, steps, make_batch in stages:
+            if steps:
+                curves[stage] = train_stage(model, tokenizer, cfg, name, steps, make_batch, rng, verbose)
         t_train = time.perf_counter() - t_start
         with atomic_dir(root) as tmp:
             sizes = save_views(model, tokenizer, cfg, tmp)
-            from ablate.base.replay import write_replay
-
             write_replay(tmp / "replay.jsonl", cfg.replay_rows, cfg.seed)
             metrics = heldout_metrics(model, tokenizer, cfg, verbose=verbose)
             write_json(tmp / "manifest.json", {

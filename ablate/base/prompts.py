@@ -14,12 +14,11 @@
     What is shown?
 
 Two video layouts, a property of the base (its config's `layout`, read back by `base_layout`):
-- "frame_k" (the `tiny` base): one line per frame, "Frame k: " and the frame's `<image>` placeholder
+- "frame_k" (the `micro` base): one line per frame, "Frame k: " and the frame's `<image>` placeholder
   (InternVL's video layout), then the question;
-- "slots" (the experimental `tiny-t3` base): the shape of a T3 text video (t3.layout): an intro line,
-  a header, one `<image>` per line where T3 has a caption, then the question. That base's stage 2 poses
-  non-temporal questions over such lists with frame slots, caption slots or both (ablate.base.slots),
-  so that what T3 text teaches about caption lists could apply to frame lists.
+- "slots" (the `smol` base): the shape of a T3 text video (t3.layout): an intro line, a header, one
+  `<image>` per line where T3 has a caption, then the question, so that what T3 text teaches about
+  caption lists can apply to frame lists.
 `chat_token_ids` applies the model's chat template with the generation prompt.
 """
 

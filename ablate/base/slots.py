@@ -6,13 +6,12 @@
     >>> s.images.shape[0], "Captions:" in s.user or "Frames:" in s.user
     (0, True)
 
-T3 teaches temporal reasoning over *caption lists* ("Captions:\\n<c1>\\n<c2>..."); the video test needs
-the same reasoning over *frame* lists. So the base's stage 2 poses the same non-temporal tasks on lists
-whose slots are frames (`<image>`), captions (the world's varied captions or its canonical
-descriptions), or a mixture, under either header ("Frames:" or "Captions:"), in both option layouts
-(TempCompass "A. x" and T3 "(A) x", answered with the full option line) and as yes/no and caption
-matching. A caption slot and a frame slot then feed the same circuits: "describe slot k" maps either
-to the same canonical description.
+T3 teaches temporal reasoning over *caption lists* ("Captions:\\n<c1>\\n<c2>..."); the video test asks
+the same over *frame* lists. This module poses non-temporal tasks on such lists, whose slots are frames
+(`<image>`), captions (the world's varied captions or its canonical descriptions) or a mixture, under
+either header ("Frames:" or "Captions:"), in both option layouts (TempCompass "A. x" and T3 "(A) x",
+answered with the full option line) and as yes/no and caption matching. The base's replay data
+(ablate.base.replay) is its text-only part: every slot a caption.
 
 Every question here is about *what* the slots show, never *when*: is X in any slot, how many slots
 show X, which of these objects is shown / is not shown, the colour or shape of an object that looks
@@ -27,11 +26,10 @@ import random
 
 import numpy as np
 
+from ablate.base.data import LETTERS, TC_MC_CLOSE, TC_YN_CLOSE, Sample
 from ablate.base.prompts import IMAGE_TOKEN, VIDEO_INTRO, slot_list_text
 
-LETTERS = "ABCD"
-TC_MC_CLOSE = "Please directly give the best option:"
-TC_YN_CLOSE = "Please answer yes or no:"
+# option-closing lines, a wider set than stage 2's (ablate.base.data)
 T3_CLOSES = ("Only give the best option:", "Answer with the option's letter from the given choices directly.",
              "Please directly give the best option:", "Choose the correct option:")
 CAPTION_INTROS = (
@@ -54,13 +52,9 @@ _COUNT_Q = ("In how many frames is {x} shown?", "How many frames show {x}?", "Ho
 _EXISTS_Q = ("Is there {x} in any of the frames?", "Is {x} shown in the video?", "Can {x} be seen in the video?")
 
 
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
 def obj_phrase(rng: random.Random, o, article: bool | None = None) -> str:
     """A referring phrase for an object in the styles of the bench ("the red star") and of T3 key phrases."""
-    from ablate.world.captions import SIZE_WORDS
+    from ablate.world.captions import SIZE_WORDS, with_article
 
     form = rng.randrange(5)
     if form == 0:
@@ -69,10 +63,10 @@ def obj_phrase(rng: random.Random, o, article: bool | None = None) -> str:
         return f"a {o.color} {o.shape}" if o.color[0] not in "aeiou" else f"an {o.color} {o.shape}"
     size = rng.choice(SIZE_WORDS[o.size])
     if form == 2:
-        return f"{_a(size)} {o.color} {o.shape}"
+        return f"{with_article(size)} {o.color} {o.shape}"
     if form == 3:
-        return f"{_a(size)} {o.shape} colored {o.color}"
-    return f"{_a(o.color)} {o.shape}, {size}"
+        return f"{with_article(size)} {o.shape} colored {o.color}"
+    return f"{with_article(o.color)} {o.shape}, {size}"
 
 
 def _scenes(rng: random.Random, n: int):
@@ -217,7 +211,6 @@ def slot_sample(rng: random.Random, size: int, n: int | None = None, frame_share
     frame_share: the probability that a slot is a frame (None: all frames, all captions or a mixture,
     a third each). Text-only samples (frame_share=0) are what T3 cells replay.
     """
-    from ablate.base.data import Sample
     from ablate.world.captions import caption, describe
     from ablate.world.render import render
 

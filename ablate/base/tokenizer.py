@@ -1,4 +1,5 @@
-"""The tiny base model's tokenizer: byte-level BPE trained here, chat special tokens, chat template.
+"""The embedded base's tokenizer: byte-level BPE trained here for a from-scratch LM (`micro`) with chat
+tokens and template, or a pretrained LM's own (`smol`) plus `<image>`.
 
     >>> from ablate.base.tokenizer import train_tokenizer
     >>> tok = train_tokenizer(["A red circle in the top left corner."], vocab_size=300)
@@ -10,7 +11,7 @@ Normalisation and pre-tokenisation are Qwen2's (NFC; words never merge across sp
 one by one), because `lm/` is a Qwen2 directory: transformers, TRL and vLLM load its tokenizer as a
 `Qwen2Tokenizer`, which rebuilds exactly these two steps around our vocabulary and merges. Training
 with anything else would make pretraining and serving tokenise the same text differently. An
-attribute word is the same token in a caption, a question and an option: the tiny LM can match them. The corpus (world captions,
+attribute word is the same token in a caption, a question and an option: a small LM can match them. The corpus (world captions,
 T3 and TempCompass prompt vocabulary) is assembled by `ablate.base.data.tokenizer_corpus`.
 The template marks the assistant turn with {% generation %} (TRL's assistant_only_loss) and ends it
 with <|im_end|>, the EOS token, so loss on the assistant turn teaches the model to stop.

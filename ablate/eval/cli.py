@@ -1,6 +1,6 @@
 """The evaluation stage's command line: `ablate eval`, `ablate rescore`, `ablate bench eval`.
 
-    $ ablate eval --base tiny --adapter t3=runs/train/abc --bench t3-probe=runs/synth/x --bench world-video
+    $ ablate eval --base smol --adapter t3=runs/train/abc --bench t3-probe=runs/synth/x --bench world-video
     $ ablate rescore runs/eval/y
     $ ablate bench eval -- --help
 
@@ -116,7 +116,7 @@ def _cmd_bench(args) -> int:
 
 def add_cli(sub) -> None:
     p = sub.add_parser("eval", help="evaluate adapters on text probes and video benchmarks (one engine)")
-    p.add_argument("--base", default="tiny", help="base model: 'tiny' or a local model directory")
+    p.add_argument("--base", default="smol", help="base model: an embedded one ('smol', 'micro') or a local model directory")
     p.add_argument("--adapter", action="append", metavar="ID=DIR", help="a variant's LoRA adapter dir (repeat)")
     p.add_argument("--with-base", action="store_true", help="also evaluate the base model (variant 'base')")
     p.add_argument("--bench", action="append", metavar="NAME[=PATH]",

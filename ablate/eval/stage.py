@@ -2,10 +2,10 @@
 
     from ablate.eval.benchmarks import BenchSpec
     from ablate.eval.stage import evaluate
-    evaluate("tiny", {"base": None, "t3": Path("runs/train/abc")},
+    evaluate("smol", {"base": None, "t3": Path("runs/train/abc")},
              [BenchSpec("t3-probe", "runs/synth/x"), BenchSpec("world-video")], out=Path("runs/eval/y"))
 
-    $ ablate eval --base tiny --adapter t3=runs/train/abc --bench t3-probe=runs/synth/x --bench world-video
+    $ ablate eval --base smol --adapter t3=runs/train/abc --bench t3-probe=runs/synth/x --bench world-video
     $ ablate rescore runs/eval/y
 
 `evaluate` is four steps: build requests (ablate.eval.requests: the embedded prompt-embedding path or

@@ -67,8 +67,10 @@ def read_config(model_dir: str | Path) -> dict:
 
 def detect_dir(model_dir: str | Path) -> Family:
     """The family of a model directory: an ablate base dir (manifest.json + lm/) or an HF checkpoint."""
+    from ablate.base.config import CONFIGS  # the embedded bases' names ("smol", "micro")
+
     d = Path(model_dir)
-    if str(model_dir) in ("tiny", "micro") or ((d / "manifest.json").exists() and (d / "lm").is_dir()):
+    if str(model_dir) in CONFIGS or ((d / "manifest.json").exists() and (d / "lm").is_dir()):
         return families()["tiny"]
     return detect(read_config(d), str(d / "config.json"))
 

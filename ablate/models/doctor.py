@@ -18,7 +18,9 @@ def inspect(model_dir: str | Path) -> dict:
 
     d = Path(model_dir)
     info: dict = {"dir": str(d), "family": None, "engines": {}, "missing": [], "notes": []}
-    if str(model_dir) in ("tiny", "micro"):
+    from ablate.base.config import CONFIGS
+
+    if str(model_dir) in CONFIGS:
         fam = detect_dir(model_dir)
     else:
         if not d.is_dir():

@@ -1,4 +1,4 @@
-"""The embedded tiny base (`tiny` / `micro`, built by `ablate base build`): a split LLaVA-style model.
+"""The embedded bases (`smol` / `micro`, built by `ablate base build`): a split LLaVA-style model.
 
 Trained on its causal-LM view `lm/` (the whole model is the language model, so every Linear but the
 head is a candidate target); video prompts are frames -> `vision/` tower + projector -> prompt

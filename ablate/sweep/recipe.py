@@ -279,7 +279,7 @@ def _paths(err: _Errors, sec: dict, benches: list[BenchmarkSpec]) -> None:
     from ablate.base import EMBEDDED
 
     if base and base.model not in EMBEDDED and not Path(base.model).is_dir():
-        err.add("base.model", f"base model directory {base.model} does not exist (or use \"tiny\")")
+        err.add("base.model", f"base model directory {base.model} does not exist (or use an embedded base: {', '.join(EMBEDDED)})")
     for b in benches:
         if b.path and not Path(b.path).exists():
             err.add("eval.benchmarks", f"benchmark `{b.name}` path {b.path} does not exist")

@@ -222,7 +222,7 @@ def _replay_file(ctx: Ctx, replay: str | None) -> str | None:
     f = Path(ctx.base.root) / "replay.jsonl"
     if not f.is_file():
         raise UserError(f"data.replay = \"base\": base {ctx.base.root} has no replay.jsonl (only the embedded "
-                        "tiny / tiny-t3 / micro bases write one); give a replay file instead")
+                        "bases, smol and micro, write one); give a replay file instead")
     return str(f)
 
 

@@ -26,8 +26,8 @@ class RecipeSection:
 
 @dataclass(frozen=True)
 class BaseSection:
-    model: str = "tiny"
-    """`tiny` (the embedded model, built and cached on first use) or a local HF model directory."""
+    model: str = "smol"
+    """`smol` (the embedded model; `micro` for tests), built and cached on first use, or a local HF model directory."""
 
 
 @dataclass(frozen=True)

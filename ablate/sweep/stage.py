@@ -88,7 +88,7 @@ class SynthJob(_Job):
 
 @dataclass(frozen=True)
 class _OnBase(_Job):
-    base: str  # the resolved base directory (never a spec like "tiny": children use exactly this base)
+    base: str  # the resolved base directory (never a spec like "smol": children use exactly this base)
     base_hash: str  # its content hash (ablate.base.BaseModel.hash)
 
 

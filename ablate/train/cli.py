@@ -1,7 +1,7 @@
 """`ablate train`: its flags (one per TrainOptions field) and the command, single volume or nested volumes.
 
-    $ ablate train --base tiny --data runs/t3 --out runs/adapters/order-1k --n 1000 --mix order=1
-    $ ablate train --base tiny --data runs/t3 --out runs/adapters --volumes 400,800 --lr-scheduler wsd
+    $ ablate train --base smol --data runs/t3 --out runs/adapters/order-1k --n 1000 --mix order=1
+    $ ablate train --base smol --data runs/t3 --out runs/adapters --volumes 400,800 --lr-scheduler wsd
 
 The stage itself is ablate.train.stage (train_adapter) and ablate.train.nested (train_nested).
 """
@@ -99,7 +99,7 @@ def _cmd_train_nested(args, mix) -> int:
 
 def add_cli(sub) -> None:
     p = sub.add_parser("train", help="train one LoRA adapter on T3 text data (TRL SFTTrainer + PEFT)")
-    p.add_argument("--base", required=True, help="`tiny` or a local HF model dir")
+    p.add_argument("--base", required=True, help="an embedded base (`smol`, `micro`) or a local HF model dir")
     p.add_argument("--data", required=True, help="synthesis dir with train.parquet, or a Parquet/JSONL with `messages`")
     p.add_argument("--out", required=True, help="adapter output dir (written atomically)")
     p.add_argument("--n", type=int, default=None, help="use the first N samples of the pool (default: all)")

@@ -2,7 +2,7 @@
 
     from ablate.base import resolve_base
     from ablate.train.model import load_lm, lora_targets
-    base = resolve_base("tiny")                   # or a local HF dir, or a BaseModel
+    base = resolve_base("smol")                   # or a local HF dir, or a BaseModel
     model, tok = load_lm(base.lm_dir, device="cpu", dtype=torch.float32)
     names = lora_targets(model, ("q_proj", "v_proj"))   # full module names, language model only
 

@@ -1,9 +1,9 @@
 """The training stage: one LoRA adapter per recipe cell, with TRL's SFTTrainer and PEFT (`ablate train`).
 
-    $ ablate train --base tiny --data runs/t3 --out runs/adapters/order-1k --n 1000 --mix order=1
+    $ ablate train --base smol --data runs/t3 --out runs/adapters/order-1k --n 1000 --mix order=1
 
     from ablate.train import TrainOptions, train_adapter
-    manifest = train_adapter("tiny", "runs/t3", "runs/a1", n=1000, options=TrainOptions(epochs=1))
+    manifest = train_adapter("smol", "runs/t3", "runs/a1", n=1000, options=TrainOptions(epochs=1))
     manifest["adapter_sha256"], manifest["samples_per_s"]
 
 Outputs in `out/`: adapter_model.safetensors, adapter_config.json (PEFT, loadable on the base's `lm/`
@@ -211,7 +211,7 @@ def train_adapter(
 ) -> dict:
     """Train one LoRA adapter into `out` and return its manifest (instantly if already trained).
 
-    base: "tiny", a local HF model dir, or an ablate.base.BaseModel. data: a synthesis dir holding
+    base: "smol" (or "micro"), a local HF model dir, or an ablate.base.BaseModel. data: a synthesis dir holding
     train.parquet, or a Parquet/JSONL file with a `messages` column. n: how many pool samples (a
     prefix; None = all; 0 is an error, volume 0 is the base model). mix: {family: weight} filter
     over the `task` column. replay: chat file mixed in at options.replay_ratio.

@@ -49,7 +49,8 @@ _NUM = {1: "one", 2: "two", 3: "three"}
 POSITION_ORDER = {p: i for i, p in enumerate(POSITIONS)}
 
 
-def _a(word: str) -> str:
+def with_article(word: str) -> str:
+    """The word with its indefinite article: "a star", "an orange"."""
     return ("an " if word[0] in "aeiou" else "a ") + word
 
 
@@ -57,12 +58,12 @@ def _obj_phrase(o: Obj, rng: random.Random) -> str:
     size, pos = rng.choice(SIZE_WORDS[o.size]), rng.choice(POSITION_WORDS[o.position])
     form = rng.randrange(4)
     if form == 0:
-        return f"{_a(size)} {o.color} {o.shape} {pos}"
+        return f"{with_article(size)} {o.color} {o.shape} {pos}"
     if form == 1:
-        return f"{_a(o.color)} {o.shape}, {size}, {pos}"
+        return f"{with_article(o.color)} {o.shape}, {size}, {pos}"
     if form == 2:
-        return f"{_a(size)} {o.shape} colored {o.color} {pos}"
-    return f"{_a(size)} {o.color} {o.shape} placed {pos}"
+        return f"{with_article(size)} {o.shape} colored {o.color} {pos}"
+    return f"{with_article(size)} {o.color} {o.shape} placed {pos}"
 
 
 def _join(parts: list[str], rng: random.Random) -> str:
@@ -93,7 +94,7 @@ def caption(scene: Scene, rng: random.Random, grid_order: bool = False) -> str:
     count = f"{_NUM[n]} object{'s' if n > 1 else ''}"
     form = rng.randrange(8)
     if form == 0:
-        text = f"The image shows {phrases} in {_a(light)} {setting}."
+        text = f"The image shows {phrases} in {with_article(light)} {setting}."
     elif form == 1:
         text = f"{phrases[0].upper()}{phrases[1:]} against {backdrop}."
     elif form == 2:
@@ -132,7 +133,7 @@ def _pose(o: Obj) -> str:
 
 
 def describe_obj(o: Obj) -> str:
-    return f"{_a(o.size)} {o.color} {o.shape} at the {o.position}{_pose(o)}"
+    return f"{with_article(o.size)} {o.color} {o.shape} at the {o.position}{_pose(o)}"
 
 
 def describe(scene: Scene) -> str:
