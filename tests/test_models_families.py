@@ -249,3 +249,11 @@ def test_chat_templates_render_text_and_one_video_placeholder(name, family_dirs)
     assert tok.decode(text_prompt_ids(tok, "which comes first")).count("which comes first") == 1
     ids = video_prompt_ids(tok, fam, "what happens?", 7)
     assert ids.count(tok.convert_tokens_to_ids(fam.video_token)) == 7
+
+
+def test_the_models_layer_names_every_embedded_base():
+    from ablate.base.config import CONFIGS
+    from ablate.models import EMBEDDED_BASES, detect_dir
+
+    assert set(EMBEDDED_BASES) == set(CONFIGS)
+    assert all(detect_dir(name).name == "tiny" for name in EMBEDDED_BASES)  # the embedded family

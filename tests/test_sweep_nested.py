@@ -222,7 +222,7 @@ def test_one_volume_done_trains_only_the_others(nested, monkeypatch):
 
 def test_volume_not_a_multiple_of_the_batch_names_the_recipe_key(nested, tmp_path):
     text = RECIPE.format(base=nested["lm"], corpus=DATA / "t3" / "captions.jsonl", bench=DATA / "bench" / "t3text",
-                         volumes=[0, 8, 12], scheduler="wsd")
+                         volumes=[0, 8, 12], scheduler="wsd", report_to="none")
     with pytest.raises(UserError, match=r"nested\.toml:\d+: volume 12 is not a multiple of batch_size x grad_accum "
                                         r"x group_window = 8.*\(key `grid\.volume`\)"):
         parse_recipe(text, "nested.toml")

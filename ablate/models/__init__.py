@@ -60,6 +60,11 @@ def detect(config: dict, source: str = "config.json") -> Family:
                     f"supported model_type values: {known}. See docs/models.md.")
 
 
+# the embedded bases' config names (ablate.base.config.CONFIGS; the models layer sits below ablate.base, so it
+# names them here; tests/test_models_families.py checks the two agree)
+EMBEDDED_BASES = ("smol", "micro")
+
+
 def read_config(model_dir: str | Path) -> dict:
     return read_json_file(Path(model_dir) / "config.json",
                           f"{model_dir}: no config.json (not a Hugging Face model directory)")
@@ -67,10 +72,8 @@ def read_config(model_dir: str | Path) -> dict:
 
 def detect_dir(model_dir: str | Path) -> Family:
     """The family of a model directory: an ablate base dir (manifest.json + lm/) or an HF checkpoint."""
-    from ablate.base.config import CONFIGS  # the embedded bases' names ("smol", "micro")
-
     d = Path(model_dir)
-    if str(model_dir) in CONFIGS or ((d / "manifest.json").exists() and (d / "lm").is_dir()):
+    if str(model_dir) in EMBEDDED_BASES or ((d / "manifest.json").exists() and (d / "lm").is_dir()):
         return families()["tiny"]
     return detect(read_config(d), str(d / "config.json"))
 

@@ -18,9 +18,9 @@ def inspect(model_dir: str | Path) -> dict:
 
     d = Path(model_dir)
     info: dict = {"dir": str(d), "family": None, "engines": {}, "missing": [], "notes": []}
-    from ablate.base.config import CONFIGS
+    from ablate.models import EMBEDDED_BASES
 
-    if str(model_dir) in CONFIGS:
+    if str(model_dir) in EMBEDDED_BASES:
         fam = detect_dir(model_dir)
     else:
         if not d.is_dir():
