@@ -105,3 +105,38 @@ def test_cli_eval_and_rescore(eval_base, eval_adapters, bench_data, tmp_path, ca
 
     with pytest.raises(UserError, match="predictions.parquet"):
         rescore_dir(tmp_path)
+
+
+def test_a_small_evaluation_is_generated_in_quarters_so_progress_shows():
+    """720 requests (under one CHUNK) go to the engine in four calls, each followed by a progress report;
+    a large one keeps CHUNK-sized calls."""
+    from types import SimpleNamespace
+
+    from ablate.eval.stage import CHUNK, generate_chunks
+
+    class Engine:
+        requests, seconds, calls = 0, 0.0, []
+
+        def cached(self, keys):
+            return {}
+
+        def generate(self, keys, reqs):
+            self.calls.append(len(reqs))
+            self.requests += len(reqs)
+            self.seconds += 1.0
+            return {k: {"text": "A"} for k in keys}
+
+    class Builder:
+        def request(self, p, lane, sampling, memo):
+            return object(), 0
+
+    for n, calls in ((720, [180] * 4), (10, [10]), (5000, [CHUNK] * 4 + [5000 - 4 * CHUNK])):
+        item = SimpleNamespace(item_id="i", modality="text", prompt="p")
+        work = [("v", SimpleNamespace(error=None, item=item, vhash=None, ids=(i,)), f"k{i}") for i in range(n)]
+        advances = []
+        tally = SimpleNamespace(advance=lambda done, hits, rate=None: advances.append(done))
+        eng = Engine()
+        eng.calls = []
+        replies, hits = generate_chunks(work, Builder(), eng, {"v": None}, None, tally)
+        assert eng.calls == calls and len(replies) == n and not hits
+        assert advances[1:] == calls  # one report after each engine call (the first: cached items)

@@ -39,6 +39,7 @@ from ablate.eval.video import VideoError
 
 EVAL_VERSION = 1  # bump when request construction (video prompt layout, chat template use) changes
 CHUNK = 1024  # requests per engine call: big enough to keep vLLM's batch full, small for live progress
+MIN_CHUNK = 64  # a smaller evaluation still reports progress in quarters: chunks of a quarter of it, at least this
 EMBED_BUDGET = 1 << 30  # bytes of video prompt embeddings held at once (one chunk)
 
 
@@ -89,7 +90,8 @@ def evaluate(base, adapters: dict[str, Path | None], benchmarks: list[BenchSpec]
 def generate_chunks(work: list, rb: RequestBuilder, ce: CachingEngine, lanes: dict, sampling: SamplingParams,
                     tally: "_Tally") -> tuple[dict, set]:
     """Replies for (variant, item, key) triples: cached ones first, then the rest in chunks of at most
-    CHUNK requests / EMBED_BUDGET bytes of video input; returns (key -> reply, keys served from the cache).
+    CHUNK requests (a quarter of the work for smaller evaluations, so progress shows) / EMBED_BUDGET bytes of
+    video input; returns (key -> reply, keys served from the cache).
 
     Item-major order: an item's prompt embeddings serve all variants back to back and are dropped after
     their chunk, so memory stays bounded for real video LLMs too; items that share a prompt prefix sit next
@@ -100,9 +102,10 @@ def generate_chunks(work: list, rb: RequestBuilder, ce: CachingEngine, lanes: di
     tally.advance(sum(1 for _, p, k in work if p.error is not None or k in hits), len(hits))
     todo = [w for w in reuse_order(work) if w[1].error is None and w[2] not in hits]
     replies, pos, n0, s0 = dict(hits), 0, ce.requests, ce.seconds
+    size = min(CHUNK, max(MIN_CHUNK, -(-len(todo) // 4)))  # at least four progress reports where it is long enough
     while pos < len(todo):
         reqs, keys, memo, nbytes, start = [], [], {}, 0, pos
-        while pos < len(todo) and len(reqs) < CHUNK and nbytes < EMBED_BUDGET:
+        while pos < len(todo) and len(reqs) < size and nbytes < EMBED_BUDGET:
             v, p, k = todo[pos]
             pos += 1
             if p.error is not None:  # its video failed for an earlier variant
