@@ -160,3 +160,17 @@ def bench_data(tmp_path) -> Path:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_stub_eval(job, out: Path, benchmark: str = "t3-text") -> None:
+    """A stand-in for the eval stage's run (EVAL.run) in sweep tests that do not evaluate: every adapter of the
+    job right on one text item, written as the stage writes its outputs."""
+    import polars as pl
+
+    from ablate.core import atomic_dir, write_json
+
+    with atomic_dir(out) as tmp:
+        rows = [{"variant": v, "benchmark": benchmark, "modality": "text", "correct": True} for v in job.adapters]
+        pl.DataFrame(rows).write_parquet(tmp / "predictions.parquet")
+        pl.DataFrame(rows).write_parquet(tmp / "scores.parquet")
+        write_json(tmp / "eval.json", {"adapters": sorted(job.adapters)})

@@ -120,3 +120,12 @@ def train_pool(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("train-pool")
     write_pool(d / "train.parquet", 64)
     return d
+
+
+def tensorboard_scalars(run_dir: Path, tag: str = "train/loss") -> dict[int, float]:
+    """{step: value} of one scalar in a TensorBoard run dir, read by TensorBoard's own EventAccumulator."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {e.step: e.value for e in acc.Scalars(tag)}

@@ -395,6 +395,14 @@ SIDE = ("A. left", "B. from left to right", "C. from right to left", "D. right")
 TREES = ("A. the tree below", "B. both trees grow at an equal speed", "C. the tree above")
 
 
+def assert_mc_fallback(reply, options, expected, rule):
+    """The letter and match rule the scorer gives `reply` (gold: the first option), and its verdict."""
+    s = mc(reply, answer=options[0], options=options)
+    got = None if s.parsed is None else s.parsed[0]
+    assert (got, s.rule) == (expected, rule), s
+    assert s.correct == (expected == "A")
+
+
 @pytest.mark.parametrize("reply,options,expected,rule", [
     # the issue's shape: the option's content in a sentence, other options named in the explanation
     ("The man is engaged in dunking a basketball. This is evident from his jump; passing a basketball would "
@@ -436,12 +444,8 @@ TREES = ("A. the tree below", "B. both trees grow at an equal speed", "C. the tr
     ("The correct answer is not C. The camera is shaking.", SPEED, None, "unmatched"),
 ])
 def test_mc_explicit_choice_and_first_stated(reply, options, expected, rule):
-    gold = options[0]
-    s = mc(reply, answer=gold, options=options)
-    got = None if s.parsed is None else s.parsed[0]
-    assert (got, s.rule) == (expected, rule), s
-    assert s.correct == (expected == "A")
-    assert mc(reply, answer=gold, options=options, mode="official").status == "unmatched"
+    assert_mc_fallback(reply, options, expected, rule)
+    assert mc(reply, answer=options[0], options=options, mode="official").status == "unmatched"
 
 
 @pytest.mark.parametrize("reply,expected,rule", [
@@ -533,11 +537,7 @@ ALIKE = ("A. dancing", "B. dance", "C. sleeping")  # alike once stemmed: matched
     ("The video plays faster than usual.", ("A. fast", "B. slow", "C. the same"), None, "unmatched"),
 ])
 def test_mc_inflected_option_content(reply, options, expected, rule):
-    gold = options[0]
-    s = mc(reply, answer=gold, options=options)
-    got = None if s.parsed is None else s.parsed[0]
-    assert (got, s.rule) == (expected, rule), s
-    assert s.correct == (expected == "A")
+    assert_mc_fallback(reply, options, expected, rule)
 
 
 def test_cm_inflected_caption_content():

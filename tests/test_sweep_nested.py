@@ -24,6 +24,7 @@ from ablate.sweep.live import Live
 from ablate.sweep.plan import expand, nest_train_jobs
 from ablate.sweep.recipe import parse_recipe
 from ablate.sweep.runner import run_sweep
+from tests.fixtures_train import tensorboard_scalars
 
 DATA = Path(__file__).parent / "data"
 VOLUMES = (8, 16, 24)  # batch 4: 2, 4, 6 steps; decays of 1, 2, 3 steps; length windows of 2 steps = 8 rows
@@ -62,6 +63,7 @@ engine = "hf"
 @pytest.fixture()
 def nested(tmp_path, monkeypatch, train_lm_dir):
     """sweep(volumes) runs the recipe; `calls` lists the volume sets each train_nested call trained."""
+    from tests.fixtures_eval import write_stub_eval
     from tests.fixtures_train import write_pool
 
     bench = tmp_path / "t3text"
@@ -74,15 +76,8 @@ def nested(tmp_path, monkeypatch, train_lm_dir):
             write_pool(tmp / "train.parquet", job.n)
             write_json(tmp / "manifest.json", {"content_hash": stable_hash(job.to_json())})
 
-    def fake_eval(job, out, progress):
-        with atomic_dir(out) as tmp:
-            rows = [{"variant": v, "benchmark": "t3-text", "modality": "text", "correct": True} for v in job.adapters]
-            pl.DataFrame(rows).write_parquet(tmp / "predictions.parquet")
-            pl.DataFrame(rows).write_parquet(tmp / "scores.parquet")
-            write_json(tmp / "eval.json", {"adapters": sorted(job.adapters)})
-
     monkeypatch.setattr(st.SYNTH, "run", fake_synth)
-    monkeypatch.setattr(st.EVAL, "run", fake_eval)
+    monkeypatch.setattr(st.EVAL, "run", lambda job, out, progress: write_stub_eval(job, out))
     import ablate.models.checks as checks
     import ablate.sweep.report
     import ablate.train.nested as nested_mod
@@ -110,14 +105,6 @@ def nested(tmp_path, monkeypatch, train_lm_dir):
         return rec
 
     return {"sweep": sweep, "calls": calls, "runs": tmp_path / "runs", "lm": train_lm_dir, "tmp": tmp_path}
-
-
-def scalars(run_dir: Path, tag: str = "train/loss") -> dict[int, float]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return {e.step: e.value for e in acc.Scalars(tag)}
 
 
 def _trained(rec: dict, runs: Path) -> dict[int, Path]:
@@ -158,7 +145,7 @@ def test_wsd_sweep_trains_a_mix_in_one_nested_run_equal_to_independent_runs(nest
             pl.read_parquet(nested["tmp"] / f"alone{v}" / "loss.parquet")["learning_rate"].to_list())
         assert (runs / "train" / f"{d.name}.run.json").is_file() and (runs / "train" / f"{d.name}.log").is_file()
         # TensorBoard: each volume its own run, named by its variant, with its own steps' losses
-        events = scalars(d / "tensorboard" / "all" / f"v{v}")
+        events = tensorboard_scalars(d / "tensorboard" / "all" / f"v{v}")
         assert events == pytest.approx(dict(zip(loss["step"].to_list(), loss["loss"].to_list())), rel=1e-6)
     assert len(shas) == 3  # three different adapters, not one copied
     # run records: each volume's share of the one job's wall time, adding up to it

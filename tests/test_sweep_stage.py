@@ -85,14 +85,10 @@ def world(tmp_path, monkeypatch):
             write_json(tmp / "manifest.json", {"adapter_sha256": hashlib.sha256(weights).hexdigest()})
 
     def fake_eval(job, out, progress):
-        import polars as pl
+        from tests.fixtures_eval import write_stub_eval
 
         runs.append(("eval", len(job.adapters)))
-        with atomic_dir(out) as tmp:
-            rows = [{"variant": v, "benchmark": "t3-text", "modality": "text", "correct": True} for v in job.adapters]
-            pl.DataFrame(rows).write_parquet(tmp / "predictions.parquet")
-            pl.DataFrame(rows).write_parquet(tmp / "scores.parquet")
-            write_json(tmp / "eval.json", {"adapters": sorted(job.adapters)})
+        write_stub_eval(job, out)
 
     monkeypatch.setattr(st.SYNTH, "run", fake_synth)
     monkeypatch.setattr(st.TRAIN, "run", fake_train)

@@ -15,9 +15,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ablate.core import UserError, atomic_dir, write_json
+from ablate.core import UserError
 from ablate.sweep import stage as st
 from ablate.train import TrainOptions, train_adapter
+from tests.fixtures_eval import write_stub_eval
+from tests.fixtures_train import tensorboard_scalars as scalars
 
 FAKES = Path(__file__).parent / "fake_trackers"
 FAST = TrainOptions(batch_size=8, epochs=1.0, learning_rate=5e-3, lora_rank=4, lora_alpha=8)
@@ -46,14 +48,6 @@ engine = "hf"
 """
 
 
-def scalars(run_dir: Path, tag: str = "train/loss") -> dict[int, float]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return {e.step: e.value for e in acc.Scalars(tag)}
-
-
 @pytest.fixture()
 def micro_sweep(tmp_path, monkeypatch, micro_base, micro_world):
     """sweep(*overrides) -> (record, trainings run); real synth + train in this process, eval stubbed."""
@@ -64,17 +58,10 @@ def micro_sweep(tmp_path, monkeypatch, micro_base, micro_world):
     from ablate.sweep.runner import run_sweep
     import ablate.sweep.report
 
-    def fake_eval(job, out, progress):
-        with atomic_dir(out) as tmp:
-            rows = [{"variant": v, "benchmark": "t3-probe", "modality": "text", "correct": True} for v in job.adapters]
-            pl.DataFrame(rows).write_parquet(tmp / "predictions.parquet")
-            pl.DataFrame(rows).write_parquet(tmp / "scores.parquet")
-            write_json(tmp / "eval.json", {})
-
     trained = []
     real_train = st.TRAIN.run
     monkeypatch.setattr(st.TRAIN, "run", lambda job, out, progress: trained.append(job) or real_train(job, out, progress))
-    monkeypatch.setattr(st.EVAL, "run", fake_eval)
+    monkeypatch.setattr(st.EVAL, "run", lambda job, out, progress: write_stub_eval(job, out, "t3-probe"))
     monkeypatch.setattr(ablate.sweep.report, "report_from_record",
                         lambda record, out, dirs: Path(out).mkdir(parents=True, exist_ok=True) or Path(out) / "report.md")
     text = RECIPE.format(base=micro_base.root, corpus=micro_world / "captions" / "captions.json")
