@@ -216,11 +216,11 @@ class TrainStage:
             outs = {job.n: Path(out), **{int(n): Path(d) for n, d in job.nested.items()}}
             train_nested(job.base, job.data, outs, TrainOptions(**job.options), show_progress=False, on_step=on_step)
             if job.report_to == "tensorboard":  # the run saves volumes as it goes: each volume's events from its steps
-                from ablate.train.tracking import write_events
+                from ablate.train.tracking import LOG_SUBDIR, write_events
 
                 names = {job.n: job.run_name, **{int(n): v for n, v in (job.nested_names or {}).items()}}
                 for n, d in outs.items():
-                    if not (d / "tensorboard").exists():  # a volume done before this run has its events
+                    if not (d / LOG_SUBDIR).exists():  # a volume done before this run has its events
                         write_events(d, names.get(n) or f"v{n}")
             elif job.report_to != "none":
                 print(f"note: nested runs report to TensorBoard or nothing; {job.report_to} got no events "
