@@ -218,6 +218,12 @@ def test_volume_not_a_multiple_of_the_batch_names_the_recipe_key(nested, tmp_pat
         parse_recipe(without_grouping.replace("[0, 8, 12]", "[0, 8, 14]"), "nested.toml")
     parse_recipe(without_grouping, "nested.toml")  # 12 rows: 3 steps of 4
     parse_recipe(text.replace('"wsd"', '"cosine"'), "nested.toml")  # no nesting, no such rule
+    # replay rows count: 8 T3 rows + 4 replay rows at ratio 0.5 = 12 rows, not a window of 8
+    replayed = text.replace("probe = 0", 'probe = 0\nreplay = "base"').replace("precision", "replay_ratio = 0.5\nprecision")
+    with pytest.raises(UserError, match=r"volume 8 with its 4 replay rows \(12 rows\) is not a multiple of "
+                                        r"batch_size x grad_accum x group_window = 8"):
+        parse_recipe(replayed, "nested.toml")
+    parse_recipe(replayed.replace("[0, 8, 12]", "[0, 16]"), "nested.toml")  # 16 + 8 = 24 rows: 3 windows
     assert not (nested["runs"]).exists()  # nothing ran
 
 
@@ -231,9 +237,12 @@ def test_grouping_only_merges_wsd_jobs_that_differ_in_volume(tmp_path):
     pending = {"a8": _job(8), "a16": _job(16), "a24": _job(24), "b8": _job(8, data="s2"), "b16": _job(16, data="s2"),
                "c8": _job(8, options={"lr_scheduler": "cosine"}), "c16": _job(16, options={"lr_scheduler": "cosine"}),
                "d8": _job(8, options={"max_steps": 2}), "d16": _job(16, options={"max_steps": 2}),
-               "e8": _job(8, options={"learning_rate": 0.1})}
+               "e8": _job(8, options={"learning_rate": 0.1}),
+               "f8": _job(8, replay="r.jsonl", options={"replay_ratio": 0.5}),
+               "f16": _job(16, replay="r.jsonl", options={"replay_ratio": 0.5})}
     got = {tuple(keys): job for job, keys in nest_train_jobs(pending, tmp_path)}
-    assert set(got) == {("a24", "a16", "a8"), ("b16", "b8"), ("c8",), ("c16",), ("d8",), ("d16",), ("e8",)}
+    assert set(got) == {("a24", "a16", "a8"), ("b16", "b8"), ("c8",), ("c16",), ("d8",), ("d16",), ("e8",),
+                        ("f16", "f8")}  # replay nests too (its rows interleave: ablate.train.data)
     assert got[("a24", "a16", "a8")].n == 24
     assert got[("a24", "a16", "a8")].nested == {"8": str(tmp_path / "a8"), "16": str(tmp_path / "a16")}
     assert got[("c8",)].nested is None

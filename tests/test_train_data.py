@@ -44,11 +44,39 @@ def test_replay_is_mixed_in_by_ratio(tmp_path):
                                                        {"role": "assistant", "content": f"a{i}"}]}) + "\n" for i in range(30)))
     sel = select_examples(pool, 10, replay=replay, replay_ratio=2.0)
     assert (sel.n_t3, sel.n_replay, len(sel.examples)) == (10, 20, 30)
-    assert sel.examples[10]["completion"] == [{"role": "assistant", "content": "a0"}]
+    # interleaved: each T3 row is followed by its two replay rows, replay rows in file order
+    replies = [ex["completion"][0]["content"] for ex in sel.examples]
+    assert replies[1:3] == ["a0", "a1"] and replies[4:6] == ["a2", "a3"]
+    assert [r for r in replies if r.startswith("a") and r[1:].isdigit()] == [f"a{i}" for i in range(20)]
     with pytest.raises(UserError, match="needs 40 rows"):
         select_examples(pool, 20, replay=replay, replay_ratio=2.0)
     with pytest.raises(UserError, match="needs a replay file"):
         select_examples(pool, 10, replay_ratio=1.0)
+
+
+def test_replay_keeps_volumes_nested(tmp_path):
+    """With replay, the selection of n T3 rows is still a prefix of that of 2n (what nested wsd runs need):
+    after the k-th T3 row, the replay rows so far number replay_count(k, ratio) (k x ratio, half up)."""
+    from ablate.train.data import replay_count
+
+    pool = write_pool(tmp_path / "train.parquet", 40)
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                       {"role": "assistant", "content": f"REPLAY{i}"}]}) + "\n"
+                              for i in range(40)))
+    for ratio in (0.5, 0.3, 1.0, 1.5):
+        small, big = (select_examples(pool, n, replay=replay, replay_ratio=ratio) for n in (8, 16))
+        assert (small.n_replay, big.n_replay) == (replay_count(8, ratio), replay_count(16, ratio))
+        assert big.examples[:len(small.examples)] == small.examples
+        is_replay = [ex["completion"][0]["content"].startswith("REPLAY") for ex in big.examples]
+        counts = []  # replay rows so far, read just before each T3 row after the first, and at the end
+        for k, r in enumerate(is_replay):
+            if not r and k > 0:
+                counts.append(sum(is_replay[:k]))
+        counts.append(sum(is_replay))
+        assert counts == [replay_count(k, ratio) for k in range(1, 17)]
+    assert [replay_count(k, 0.5) for k in range(1, 6)] == [1, 1, 2, 2, 3]  # half up, not Python's round-half-even
+    assert replay_count(10, 0.3) == 3 and replay_count(7, 0) == 0
 
 
 def test_data_errors_name_the_file(tmp_path):

@@ -10,6 +10,7 @@ import math
 import polars as pl
 import pytest
 
+from ablate.base.replay import write_replay
 from ablate.core import UserError
 from ablate.train import TrainOptions, train_adapter
 from ablate.train.nested import decay_steps, plan_segments, train_nested, wsd_factor
@@ -55,6 +56,31 @@ def test_nested_adapters_equal_independent_wsd_runs(micro_base, t3_world_corpus,
                          show_progress=False)["adapter_sha256"] == nested[32]["adapter_sha256"]
 
 
+@pytest.mark.slow  # ~1-2 min on 2 shared cores: three micro trainings
+def test_nested_with_replay_equals_independent_runs(micro_base, t3_world_corpus, tmp_path):
+    """Replay rows interleave into the pool order, so nested volumes stay exact with replay; the steps count
+    T3 and replay rows (16 T3 rows + 8 replay rows at ratio 0.5 = 6 steps of 4)."""
+    import t3
+    import torch
+
+    t3.synthesize(t3_world_corpus, tmp_path / "t3", t3.SynthSpec(n=32, probe_n=4, frames=3, seed=0))
+    replay = tmp_path / "replay.jsonl"
+    write_replay(replay, 16)
+    opts = TrainOptions(**OPTS, replay_ratio=0.5)
+    nested = train_nested(micro_base, tmp_path / "t3", {v: tmp_path / f"n{v}" for v in (16, 32)}, opts,
+                          show_progress=False, replay=replay)
+    for v in (16, 32):
+        alone = train_adapter(micro_base, tmp_path / "t3", tmp_path / f"i{v}", n=v, options=opts, replay=replay,
+                              show_progress=False)
+        assert nested[v]["hash"] == alone["hash"]
+        assert (nested[v]["steps"], nested[v]["samples"], nested[v]["data"]["n_replay"]) == (
+            alone["steps"], alone["samples"], alone["data"]["n_replay"]) == (v * 3 // 8, v * 3 // 2, v // 2)
+        a, b = _tensors(tmp_path / f"n{v}"), _tensors(tmp_path / f"i{v}")
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert nested[16]["adapter_sha256"] != nested[32]["adapter_sha256"]
+
+
 def test_wsd_learning_rates(train_lm_dir, train_pool, tmp_path):
     """An independent wsd run logs the warmup, stable and decay factors of wsd_factor."""
     opts = TrainOptions(**{**OPTS, "warmup_steps": 2, "decay_ratio": 0.3})
@@ -76,8 +102,6 @@ def test_segments_and_refusals(train_pool, tmp_path):
         plan_segments(TrainOptions(**{**OPTS, "warmup_steps": 4}), [16])
     with pytest.raises(UserError, match="wsd"):
         train_nested("micro", train_pool, {8: tmp_path / "a"}, TrainOptions(batch_size=4))
-    with pytest.raises(UserError, match="replay"):
-        TrainOptions(lr_scheduler="wsd", replay_ratio=1.0)
     grouped = TrainOptions(**OPTS, group_by_length=True, group_window=3)  # length windows of 12 rows
     assert [s.volume for s in plan_segments(grouped, [12, 24]) if s.volume is not None] == [0, 1]
     with pytest.raises(UserError, match="multiple of batch_size x grad_accum x group_window = 12"):

@@ -111,7 +111,7 @@ def expand(recipe: Recipe) -> list[Variant]:
 def nestable(options: dict) -> bool:
     """Train options (a TrainJob's) whose volumes one nested run can train: wsd, one epoch, no step limit."""
     return (options.get("lr_scheduler") == "wsd" and options.get("max_steps") is None
-            and float(options.get("epochs", 1.0)) == 1.0 and not options.get("replay_ratio"))
+            and float(options.get("epochs", 1.0)) == 1.0)
 
 
 def nest_train_jobs(pending: dict[str, TrainJob], train_dir: Path) -> list[tuple[TrainJob, list[str]]]:
@@ -123,7 +123,7 @@ def nest_train_jobs(pending: dict[str, TrainJob], train_dir: Path) -> list[tuple
     """
     groups: dict[str, list[str]] = {}
     for key, job in pending.items():
-        if isinstance(job, TrainJob) and not job.replay and nestable(job.options):
+        if isinstance(job, TrainJob) and nestable(job.options):
             same = {k: v for k, v in job.to_json().items() if k not in ("n", "run_name", "nested", "nested_names")}
             groups.setdefault(stable_hash(same), []).append(key)
         else:

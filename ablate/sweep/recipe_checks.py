@@ -15,7 +15,7 @@ The rules, each one a user would expect to be told about before anything runs:
 - world.videos is even (each clip comes with its reversal);
 - recipe and mix names are safe names (they become report / record paths);
 - with train.lr_scheduler = "wsd" (one nested run per mix, ablate.sweep.plan.nest_train_jobs), every grid
-  volume is a multiple of batch_size x grad_accum (x group_window with group_by_length).
+  volume (with its replay rows) is a multiple of batch_size x grad_accum (x group_window with group_by_length).
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def _nested_volumes(err, train, grid: dict, volumes: list[int]) -> None:
     """wsd trains a mix's volumes in one nested run: each must end on an optimizer step (and length window)."""
     from ablate.core import UserError
     from ablate.sweep.plan import nestable
+    from ablate.train.data import replay_count
     from ablate.train.nested import nest_unit, nest_unit_text
     from ablate.train.stage import TrainOptions, options_record
 
@@ -100,9 +101,12 @@ def _nested_volumes(err, train, grid: dict, volumes: list[int]) -> None:
             opts = TrainOptions(**{k: v for k, v in zip(NEST_KEYS, combo) if v is not None})
         except UserError:  # reported by the per-key checks
             continue
-        bad = [v for v in volumes if v > 0 and v % nest_unit(opts)]
+        rows = {v: v + replay_count(v, opts.replay_ratio) for v in volumes if v > 0}  # replay rows come on top
+        bad = [v for v in rows if rows[v] % nest_unit(opts)]
         if nestable(options_record(opts)) and bad:
-            err.add("grid.volume", f"volume {bad[0]} is not a multiple of {nest_unit_text(opts)}: with "
+            what = (f"volume {bad[0]}" if rows[bad[0]] == bad[0] else
+                    f"volume {bad[0]} with its {rows[bad[0]] - bad[0]} replay rows ({rows[bad[0]]} rows)")
+            err.add("grid.volume", f"{what} is not a multiple of {nest_unit_text(opts)}: with "
                                    "train.lr_scheduler = \"wsd\" each mix's volumes train in one nested run, where "
                                    "every volume must end on an optimizer step"
                                    + (" and a length window (train.group_window)" if opts.group_by_length else "")

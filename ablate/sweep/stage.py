@@ -214,7 +214,8 @@ class TrainStage:
             from ablate.train.nested import train_nested
 
             outs = {job.n: Path(out), **{int(n): Path(d) for n, d in job.nested.items()}}
-            train_nested(job.base, job.data, outs, TrainOptions(**job.options), show_progress=False, on_step=on_step)
+            train_nested(job.base, job.data, outs, TrainOptions(**job.options), show_progress=False, on_step=on_step,
+                         replay=job.replay)
             if job.report_to == "tensorboard":  # the run saves volumes as it goes: each volume's events from its steps
                 from ablate.train.tracking import LOG_SUBDIR, write_events
 

@@ -88,10 +88,11 @@ def _cmd_train_nested(args, mix) -> int:
         volumes = sorted({int(v) for v in args.volumes.split(",") if v.strip()})
     except ValueError:
         raise UserError(f"--volumes {args.volumes!r}: give row counts, e.g. 400,800,1600") from None
-    if args.n is not None or args.replay:
-        raise UserError("--volumes trains every volume in one run: leave out --n and --replay")
+    if args.n is not None:
+        raise UserError("--volumes trains every volume in one run: leave out --n")
     outs = {v: Path(args.out) / f"n{v}" for v in volumes}
-    for v, m in sorted(train_nested(args.base, args.data, outs, options_from_args(args), mix=mix).items()):
+    for v, m in sorted(train_nested(args.base, args.data, outs, options_from_args(args), mix=mix,
+                                    replay=args.replay).items()):
         console.print(f"adapter {outs[v]}: {m['samples']} samples, {m['steps']} steps, final loss "
                       f"{m['final_loss']:.4f}, sha256 {m['adapter_sha256'][:12]}")
     return 0

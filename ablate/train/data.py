@@ -14,8 +14,10 @@ Selection rules (they make volumes nested, see issue 5):
   position take the family furthest below its weighted share, rows of a family in file order), and
   the first `n` of that sequence are used; a family with weight 0 is dropped. Because it is a single
   sequence, the n=1k selection is a prefix of the n=2k selection for every mix;
-- replay rows (JSONL or Parquet with `messages`) are the first `round(n * replay_ratio)` rows of the
-  replay file (replay_ratio = replay samples per T3 sample; the paper used 2.0).
+- replay rows (JSONL or Parquet with `messages`) are the first `replay_count(n, replay_ratio)` rows of the
+  replay file (replay_ratio = replay samples per T3 sample; the paper used 2.0), interleaved: after the k-th
+  T3 row come the replay rows that bring their count to replay_count(k, ratio). So the selection of n rows is
+  a prefix of that of 2n with replay too, and a run that keeps this order meets replay rows throughout.
 
 Training order (`training_order`): a wsd run takes the selection in this order; with group_by_length it
 sorts the rows by length inside fixed windows of the pool (`length_windows`), so the order of n rows is a
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +121,11 @@ def _mix_order(tasks: list[str], mix: dict[str, float], path: Path) -> list[int]
         taken[k] += 1
 
 
+def replay_count(k: int, ratio: float) -> int:
+    """Replay rows that go with the first k T3 rows: k x ratio rounded half up (exact for decimal ratios)."""
+    return math.floor(k * Fraction(str(ratio)) + Fraction(1, 2)) if ratio > 0 else 0
+
+
 def select_examples(
     data: str | Path,
     n: int | None,
@@ -142,28 +151,29 @@ def select_examples(
     if n > len(order):
         raise UserError(f"{path}: asked for n={n} samples{' with mix ' + str(mix) if mix else ''} but only {len(order)} are available")
     chosen = order[:n]
-    examples = [_to_example(messages[i], path, i) for i in chosen]
     families: dict[str, int] = {}
     if "task" in table.columns:
         tasks = table["task"].cast(str).to_list()
         for i in chosen:
             families[tasks[i]] = families.get(tasks[i], 0) + 1
 
-    n_replay = 0
-    replay_path = None
+    rmsgs, replay_path = [], None
     if replay is not None and replay_ratio > 0:
         replay_path = Path(replay)
         if not replay_path.is_file():
             raise UserError(f"{replay_path}: replay file not found")
         rmsgs = _read_messages(replay_path, "replay data")["messages"].to_list()
-        n_replay = round(n * replay_ratio)
-        if n_replay > len(rmsgs):
-            raise UserError(
-                f"{replay_path}: replay ratio {replay_ratio} x n={n} needs {n_replay} rows but the file has {len(rmsgs)}"
-            )
-        examples += [_to_example(rmsgs[i], replay_path, i) for i in range(n_replay)]
+        if replay_count(n, replay_ratio) > len(rmsgs):
+            raise UserError(f"{replay_path}: replay ratio {replay_ratio} x n={n} needs "
+                            f"{replay_count(n, replay_ratio)} rows but the file has {len(rmsgs)}")
     elif replay_ratio > 0:
         raise UserError("replay_ratio > 0 needs a replay file (--replay FILE)")
+    examples, n_replay = [], 0
+    for k, i in enumerate(chosen, 1):
+        examples.append(_to_example(messages[i], path, i))
+        while n_replay < replay_count(k, replay_ratio) and replay_path is not None:
+            examples.append(_to_example(rmsgs[n_replay], replay_path, n_replay))
+            n_replay += 1
 
     h = hashlib.sha256()
     for ex in examples:

@@ -16,6 +16,11 @@ independent `train_adapter(..., n=v_k)` with the same options gives (same rows, 
 same arithmetic), so its manifest carries that run's `hash` and a later train_adapter call returns it as
 done. tests/test_train_nested.py checks the adapter tensors against independent runs.
 
+Replay (options.replay_ratio > 0 with a replay file) is interleaved into the pool order (ablate.train.data:
+after the k-th T3 row, the replay rows that bring their count to replay_count(k, ratio)), so a volume of v T3
+rows is the first v + replay_count(v, ratio) rows of the stream, and those row counts are what the steps,
+the nest unit and the segments are counted in.
+
 Cost: T_max + sum(D_k for k < K) steps instead of sum(T_k): with decay_ratio 0.1 and volumes doubling,
 about 0.6x. The run is one TRL SFTTrainer over a row stream that lists the trunk and branch segments in
 order (the branch rows come twice: once in the branch, once in the trunk); a TrainerCallback snapshots
@@ -65,12 +70,13 @@ def nest_unit_text(options) -> str:
 
 
 def plan_segments(options, volumes: list[int]) -> list[Segment]:
-    """Trunk and branch segments, in the order the run trains them, for sorted `volumes` (rows)."""
+    """Trunk and branch segments, in the order the run trains them, for sorted `volumes` (rows trained on,
+    replay rows included)."""
     per_step = options.batch_size * options.grad_accum
     segments, at = [], 0
     for k, v in enumerate(volumes):
         if v % nest_unit(options):
-            raise UserError(f"nested volume {v}: not a multiple of {nest_unit_text(options)} (each volume must "
+            raise UserError(f"nested volume of {v} rows: not a multiple of {nest_unit_text(options)} (each volume must "
                             "end on an optimizer step" + (", and on a length window" if options.group_by_length
                                                          else "") + ")")
         total = v // per_step
@@ -91,11 +97,11 @@ def stream_lambda(options, segments: list[Segment]):
 
 
 def train_nested(base, data, outs: dict, options, mix: dict | None = None, show_progress: bool = True,
-                 on_step=None) -> dict:
+                 on_step=None, replay=None) -> dict:
     """Train the adapters of every volume in `outs` ({rows: out dir}) in one wsd run; {rows: manifest}.
 
-    Each adapter, its manifest and hash are those train_adapter(base, data, out, n=rows, options, mix)
-    writes; finished ones (same hash) are kept and the run is skipped when all are finished (the sweep
+    Each adapter, its manifest and hash are those train_adapter(base, data, out, n=rows, options, mix, replay)
+    writes (rows: T3 rows; replay rows come on top at options.replay_ratio); finished ones (same hash) are kept and the run is skipped when all are finished (the sweep
     passes only the volumes whose directories are not done). on_step(step, total_steps, loss, samples_per_s)
     after every optimizer step of the run (trunk and branches), as train_adapter's.
     """
@@ -113,7 +119,8 @@ def train_nested(base, data, outs: dict, options, mix: dict | None = None, show_
     if not outs or any(not isinstance(v, int) or v < 1 for v in outs):
         raise UserError(f"nested volumes must be integers >= 1 (got {sorted(outs)})")
     volumes = sorted(outs)
-    segments = plan_segments(options, volumes)
+    sels = {v: select_examples(data, v, mix=mix, replay=replay, replay_ratio=options.replay_ratio) for v in volumes}
+    segments = plan_segments(options, [len(sels[v].examples) for v in volumes])
     for v in volumes:
         out = Path(outs[v])
         if out.exists() and not (out / "manifest.json").is_file() and any(out.iterdir()):
@@ -123,10 +130,9 @@ def train_nested(base, data, outs: dict, options, mix: dict | None = None, show_
 
     check_base(tbase)  # before the trainer: a broken base says so at once
     device, precision = device_and_precision(options.precision)
-    sels = {v: select_examples(data, v, mix=mix) for v in volumes}
     full = sels[volumes[-1]].examples
     for v in volumes:
-        if sels[v].examples != full[:v]:
+        if sels[v].examples != full[:len(sels[v].examples)]:
             raise UserError(f"{data}: the selection of {v} rows is not a prefix of the selection of {volumes[-1]}")
     idents = {v: run_identity(tbase, sels[v], options, mix, precision) for v in volumes}
     hashes = {v: stable_hash(idents[v]) for v in volumes}
@@ -229,14 +235,14 @@ def _nested_callback(tbase, sels, outs, options, idents, hashes, segments, devic
             from ablate.train.loop import library_versions, save_adapter
 
             out, sel = Path(outs[v]), sels[v]
-            steps = v // per_step
+            steps = len(sel.examples) // per_step
             stable_end = steps - decay_steps(options, steps)
             k = sorted(outs).index(v)  # this volume's loss rows: the trunk up to its branch, then the branch
             rows = [{x: r[x] for x in r if x != "volume"} for r in self.rows
                     if (r["volume"] is None and r["step"] <= stable_end) or r["volume"] == k]
             now = time.perf_counter()
             elapsed, own, self.last_save = now - self.t0, now - self.last_save, now
-            tokens = _tokens(self.lengths, segments, per_step, v)
+            tokens = _tokens(self.lengths, segments, per_step, len(sel.examples))
             with atomic_dir(out, overwrite=(out / "manifest.json").is_file()) as tmp:
                 save_adapter(model, tmp, tbase.lm_dir)
                 pl.DataFrame(rows, schema_overrides={"grad_norm": pl.Float64}).write_parquet(tmp / "loss.parquet")
@@ -246,10 +252,11 @@ def _nested_callback(tbase, sels, outs, options, idents, hashes, segments, devic
                     "base": {"spec": str(getattr(tbase, "root", tbase.lm_dir)), "hash": tbase.hash,
                              "lm_dir": str(tbase.lm_dir)},
                     "data": {"source": sel.pool_file, "pool_rows": sel.pool_rows, "content_hash": sel.content_hash,
-                             "n": sel.n_t3, "families": sel.families, "replay": None, "n_replay": 0},
+                             "n": sel.n_t3, "families": sel.families, "replay": sel.replay_file,
+                             "n_replay": sel.n_replay},
                     "options": idents[v]["options"], "code_version": idents[v]["code_version"],
                     "precision": precision, "device": device, "batching": options.batching,
-                    "target_modules": self.targets, "steps": steps, "samples": v, "epochs": 1.0,
+                    "target_modules": self.targets, "steps": steps, "samples": len(sel.examples), "epochs": 1.0,
                     "train_tokens": tokens, "final_loss": rows[-1]["loss"],
                     "train_seconds": elapsed, "samples_per_s": g * per_step / max(elapsed, 1e-9),
                     "tokens_per_s": sum(self.lengths[:g * per_step]) / max(elapsed, 1e-9),

@@ -136,9 +136,6 @@ class TrainOptions:
                 bad(f, "must be an integer >= 0")
         if not 0 < self.decay_ratio <= 1:
             bad("decay_ratio", "must be in (0, 1]")
-        if self.lr_scheduler == "wsd" and self.replay_ratio > 0:
-            bad("replay_ratio", "wsd trains on the rows in pool order, where replay rows would all come last; "
-                                "use another lr_scheduler with replay")
 
     @property
     def batching(self) -> str:
