@@ -1,6 +1,7 @@
 """Is there temporal content under the format moves? Forced choice on a finished sweep's own adapters.
 
-    ABLATE_CACHE=... python research/forced_choice.py --runs-dir runs --recipe data_scale [--runs-dir2 ...]
+    ABLATE_CACHE=... python research/forced_choice.py --runs-dir runs [--runs-dir OTHER_RUNS ...] \
+        --recipe data_scale --world $ABLATE_CACHE/world/<hash>
 
 The sweep generates replies and scores them with the TempCompass rules, so a trained adapter that merely
 answers in the right form gains over a base that did not (research/pretrained_lm.md, E4). Forced choice
@@ -8,8 +9,8 @@ takes the form away: for every multiple-choice item, the option letter with the 
 prompt is the answer (as research/transfer_loop.py scores). Items: the sweep's own t3-probe
 (synth dir's probe.parquet), and the world bench's multiple-choice questions, one per video, as video
 (frames -> the base's tower -> prompt embeddings) and as their text twin. Per adapter: accuracy, and the
-paired change against the base with a 95% bootstrap CI over items. Appends one JSON line per run to
-research/forced_choice.jsonl. An indicator, not the product's scorer.
+paired change against the base with a 95% bootstrap CI over items (the report's `paired_deltas`).
+Appends one JSON line per run to research/forced_choice.jsonl. An indicator, not the product's scorer.
 """
 
 from __future__ import annotations
@@ -18,15 +19,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-
-
-def bootstrap_ci(a: list[bool], b: list[bool], n: int = 2000, seed: int = 0) -> tuple[float, float]:
-    import numpy as np
-
-    d = np.array(b, float) - np.array(a, float)
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), (n, len(d)))].mean(1)
-    return float(np.percentile(means, 2.5) * 100), float(np.percentile(means, 97.5) * 100)
 
 
 def sweep_adapters(runs: Path, recipe: str) -> tuple[list[tuple[str, Path | None]], Path | None]:
@@ -53,76 +45,57 @@ def main() -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transfer_loop import probe_items, score_items, world_items  # research/, beside this script
 
     from ablate.base import resolve_base
     from ablate.base.embed import FrameEncoder
-    from ablate.base.evaluate import bench_mc_items, bench_text_items, mc_selection
+    from ablate.base.evaluate import mc_selection
     from ablate.base.precision import resolve_precision
-    from ablate.base.prompts import base_layout, chat_text
+    from ablate.base.prompts import base_layout
+    from ablate.sweep.report_stats import paired_deltas  # the report's paired bootstrap
 
     torch.set_num_threads(2)
     base = resolve_base("smol")
     tok = AutoTokenizer.from_pretrained(base.lm_dir)
     lm = AutoModelForCausalLM.from_pretrained(base.lm_dir, dtype=torch.float32)
     bf16 = resolve_precision("auto") == "bf16"
-    letters = [tok.encode(c, add_special_tokens=False)[0] for c in "ABCDEFGHIJ"]
 
-    runs = [Path(r) for r in a.runs_dir]
     variants, synth = [], None
-    for r in runs:
+    for r in map(Path, a.runs_dir):
         v, s = sweep_adapters(r, a.recipe)
-        variants += [(f"{r.name}:{lab}", d) for lab, d in v if d is not None or not variants]
+        variants += [(f"{r.name}:{lab}", d) for lab, d in v if d is not None or not variants]  # one base
         synth = synth or s
-    items: list[tuple[str, object, str, int]] = []
-    for r in pl.read_parquet(synth / "probe.parquet").iter_rows(named=True):
-        if r["options"]:
-            letter = r["answer"].strip()[1] if r["answer"].startswith("(") else r["answer"].strip()[0]
-            ids = tok(chat_text(tok, r["messages"][0]["content"]) + "(", add_special_tokens=False)["input_ids"]
-            items.append(("t3-probe", ids, letter, len(r["options"])))
     world = Path(a.world)
-    n_mc = len(mc_selection(world, 10**6))
-    vids = [v for v, _ in mc_selection(world, n_mc)]
-    for u, _, ans, n in bench_text_items(world, vids):
-        items.append(("world-text", tok(chat_text(tok, u) + "(", add_special_tokens=False)["input_ids"], ans, n))
-    enc = FrameEncoder(base)
-    for u, frames, ans, n in bench_mc_items(world, n_mc, frames=a.frames, layout=base_layout(base)):
-        items.append(("world-video", enc.prompt_embeds(enc.encode(frames), u), ans, n))
+    items = probe_items(tok, synth / "probe.parquet")
+    items += world_items(tok, FrameEncoder(base), world, len(mc_selection(world, 10**6)), a.frames, base_layout(base))
     chance = {k: round(100 * sum(1 / n for kk, _, _, n in items if kk == k) / sum(1 for it in items if it[0] == k), 1)
               for k in ("t3-probe", "world-text", "world-video")}
     print(f"{len(items)} items; chance {chance}", flush=True)
 
-    @torch.no_grad()
-    def score(model) -> dict[str, list[bool]]:
-        model.eval()
-        ok: dict[str, list[bool]] = {}
-        emb = model.get_input_embeddings().weight
-        for kind, x, ans, n in items:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                if isinstance(x, list):
-                    logits = model(input_ids=torch.tensor([x])).logits[0, -1]
-                else:
-                    logits = model(inputs_embeds=x[None].to(emb.dtype)).logits[0, -1]
-            ok.setdefault(kind, []).append("ABCDEFGHIJ"[int(logits.float()[letters[:n]].argmax())] == ans)
-        return ok
-
-    results, base_ok = {}, None
+    rows = []  # per item, as the eval stage's predictions (ablate.eval.outputs), for paired_deltas
     for label, adir in variants:
         t = time.time()
         if adir is None:
-            ok = base_ok = score(lm)
+            ok = score_items(lm, tok, items, bf16)
         else:
             model = PeftModel.from_pretrained(lm, str(adir))
-            ok = score(model)
+            ok = score_items(model, tok, items, bf16)
             lm = model.unload()
-        row = {}
-        for k, v in ok.items():
-            acc = 100 * sum(v) / len(v)
-            lo, hi = bootstrap_ci(base_ok[k], v) if adir is not None else (0.0, 0.0)
-            row[k] = {"acc": round(acc, 1), "delta": round(acc - 100 * sum(base_ok[k]) / len(v), 1),
-                      "ci": [round(lo, 1), round(hi, 1)], "n": len(v)}
-        results[label] = row
-        print(f"{label:28s} " + "  ".join(f"{k} {r['acc']:.1f} ({r['delta']:+.1f} [{r['ci'][0]:+.1f}, {r['ci'][1]:+.1f}])"
-                                          for k, r in row.items()) + f"  {time.time() - t:.0f} s", flush=True)
+        rows += [{"variant": label, "benchmark": k, "item_id": str(i), "aspect": "mc", "modality": "-",
+                  "correct": c, "error": None} for k, v in ok.items() for i, c in enumerate(v)]
+        print(f"{label:28s} " + "  ".join(f"{k} {100 * sum(v) / len(v):.1f}%" for k, v in ok.items())
+              + f"  {time.time() - t:.0f} s", flush=True)
+    pred = pl.DataFrame(rows, schema_overrides={"error": pl.Utf8})
+    acc = pred.group_by("variant", "benchmark").agg((pl.col("correct").mean() * 100).alias("acc"), pl.len().alias("n"))
+    deltas = paired_deltas(pred, variants[0][0]).filter(pl.col("aspect") == "all")
+    results: dict = {}
+    for r in acc.join(deltas, on=["variant", "benchmark"], how="left").iter_rows(named=True):
+        results.setdefault(r["variant"], {})[r["benchmark"]] = {
+            "acc": round(r["acc"], 1), "delta": round(100 * (r["delta"] or 0.0), 1),
+            "ci": [round(100 * (r["delta_ci_low"] or 0.0), 1), round(100 * (r["delta_ci_high"] or 0.0), 1)], "n": r["n"]}
+    for label, _ in variants:
+        print(f"{label:28s} " + "  ".join(f"{k} {x['acc']:.1f} ({x['delta']:+.1f} [{x['ci'][0]:+.1f}, {x['ci'][1]:+.1f}])"
+                                          for k, x in sorted(results[label].items())), flush=True)
     with open(Path(__file__).with_suffix(".jsonl"), "a") as f:
         f.write(json.dumps({"tag": a.tag, "base": base.hash, "chance": chance, "results": results}) + "\n")
 

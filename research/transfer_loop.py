@@ -24,6 +24,55 @@ def letter_ids(tok, n: int) -> list[int]:
     return [tok.encode(c, add_special_tokens=False)[0] for c in "ABCDEFGHIJ"[:n]]
 
 
+def probe_items(tok, probe_parquet, n: int | None = None) -> list[tuple[str, object, str, int]]:
+    """("t3-probe", token ids, answer letter, n options) of the first n multiple-choice rows of a probe.parquet."""
+    import polars as pl
+
+    from ablate.base.prompts import chat_text
+
+    items: list[tuple[str, object, str, int]] = []
+    for r in pl.read_parquet(probe_parquet).head(n if n is not None else 10**9).iter_rows(named=True):
+        if r["options"]:
+            letter = r["answer"].strip()[1] if r["answer"].startswith("(") else r["answer"].strip()[0]
+            ids = tok(chat_text(tok, r["messages"][0]["content"]) + "(", add_special_tokens=False)["input_ids"]
+            items.append(("t3-probe", ids, letter, len(r["options"])))
+    return items
+
+
+def world_items(tok, enc, world, n: int, frames: int, layout: str) -> list[tuple[str, object, str, int]]:
+    """(kind, token ids or prompt embeddings [L, H], answer letter, n options) of n world-bench
+    multiple-choice questions: their text twins ("world-text") and the videos ("world-video")."""
+    from ablate.base.evaluate import bench_mc_items, bench_text_items, mc_selection
+    from ablate.base.prompts import chat_text
+
+    items: list[tuple[str, object, str, int]] = []
+    vids = [v for v, _ in mc_selection(world, n)]
+    for u, _, ans, k in bench_text_items(world, vids):
+        items.append(("world-text", tok(chat_text(tok, u) + "(", add_special_tokens=False)["input_ids"], ans, k))
+    for u, fr, ans, k in bench_mc_items(world, n, frames=frames, layout=layout):
+        items.append(("world-video", enc.prompt_embeds(enc.encode(fr), u), ans, k))  # TempCompass: "A." without a paren
+    return items
+
+
+def score_items(model, tok, items, bf16: bool) -> dict[str, list[bool]]:
+    """Forced choice: per item, whether the highest of its option letters' logits after the prompt is the answer."""
+    import torch
+
+    model.eval()
+    ok: dict[str, list[bool]] = {}
+    emb = model.get_input_embeddings().weight
+    with torch.no_grad():
+        for kind, x, ans, n in items:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                if isinstance(x, list):
+                    logits = model(input_ids=torch.tensor([x])).logits[0, -1]
+                else:
+                    logits = model(inputs_embeds=x[None].to(emb.dtype)).logits[0, -1]
+            pred = "ABCDEFGHIJ"[int(logits.float()[letter_ids(tok, n)].argmax())]
+            ok.setdefault(kind, []).append(pred == ans)
+    return ok
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default="smol")
@@ -47,7 +96,6 @@ def main() -> None:
     import t3
     from ablate.base import resolve_base
     from ablate.base.embed import FrameEncoder
-    from ablate.base.evaluate import bench_mc_items, bench_text_items, mc_selection
     from ablate.base.precision import resolve_precision
     from ablate.base.prompts import base_layout, chat_text
     from ablate.core import cache_root
@@ -68,33 +116,12 @@ def main() -> None:
 
     # items: (kind, embeds [L, H] or token ids, answer letter, n options)
     enc = FrameEncoder(base)
-    emb_table = lm.get_input_embeddings().weight
-    items: list[tuple[str, object, str, int]] = []
-    for r in pl.read_parquet(data / "probe.parquet").head(a.items).iter_rows(named=True):
-        opts = r["options"]
-        if not opts:
-            continue
-        letter = r["answer"].strip()[1] if r["answer"].startswith("(") else r["answer"].strip()[0]
-        items.append(("t3-probe", tok(chat_text(tok, r["messages"][0]["content"]) + "(", add_special_tokens=False)["input_ids"], letter, len(opts)))
-    vids = [v for v, _ in mc_selection(world, a.items)]
-    for u, _, ans, n in bench_text_items(world, vids):
-        items.append(("world-text", tok(chat_text(tok, u) + "(", add_special_tokens=False)["input_ids"], ans, n))
-    for u, frames, ans, n in bench_mc_items(world, a.items, frames=a.frames, layout=a.layout or base_layout(base)):
-        e = enc.prompt_embeds(enc.encode(frames), u)
-        items.append(("world-video", e, ans, n))  # the TempCompass format answers "A." without a paren
+    items = probe_items(tok, data / "probe.parquet", a.items)
+    items += world_items(tok, enc, world, a.items, a.frames, a.layout or base_layout(base))
 
-    @torch.no_grad()
     def score(tag: str) -> dict:
-        lm.eval()
-        t, ok = time.time(), {}
-        for kind, x, ans, n in items:
-            with ac():
-                if isinstance(x, list):
-                    logits = lm(input_ids=torch.tensor([x])).logits[0, -1]
-                else:
-                    logits = lm(inputs_embeds=x[None].to(emb_table.dtype)).logits[0, -1]
-            pred = "ABCDEFGHIJ"[int(logits.float()[letter_ids(tok, n)].argmax())]
-            ok.setdefault(kind, []).append(pred == ans)
+        t = time.time()
+        ok = score_items(lm, tok, items, bf16)
         res = {k: round(100 * sum(v) / len(v), 1) for k, v in sorted(ok.items())}
         print(f"[{tag}] " + "  ".join(f"{k} {v:.1f}%" for k, v in res.items()) + f"  ({time.time() - t:.0f} s)", flush=True)
         return res

@@ -168,12 +168,12 @@ def select_examples(
                             f"{replay_count(n, replay_ratio)} rows but the file has {len(rmsgs)}")
     elif replay_ratio > 0:
         raise UserError("replay_ratio > 0 needs a replay file (--replay FILE)")
-    examples, n_replay = [], 0
+    examples, n_replay = [], 0  # replay_count is 0 without a replay file (a ratio > 0 without one raised above)
     for k, i in enumerate(chosen, 1):
         examples.append(_to_example(messages[i], path, i))
-        while n_replay < replay_count(k, replay_ratio) and replay_path is not None:
-            examples.append(_to_example(rmsgs[n_replay], replay_path, n_replay))
-            n_replay += 1
+        upto = replay_count(k, replay_ratio)
+        examples += [_to_example(rmsgs[j], replay_path, j) for j in range(n_replay, upto)]
+        n_replay = upto
 
     h = hashlib.sha256()
     for ex in examples:

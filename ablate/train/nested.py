@@ -153,7 +153,7 @@ def _run(tbase, sels, outs, options, idents, hashes, segments, device, precision
 
     per_step = options.batch_size * options.grad_accum
     volumes = sorted(outs)
-    full = training_order(sels[volumes[-1]].examples, options)  # its first v rows: the order of a v-row run
+    full = training_order(sels[volumes[-1]].examples, options)  # its first rows: a smaller volume's order
     stream = [ex for seg in segments for ex in full[seg.start * per_step:(seg.start + seg.length) * per_step]]
     total = sum(seg.length for seg in segments)
     manifests: dict = {}
@@ -271,7 +271,8 @@ def _nested_callback(tbase, sels, outs, options, idents, hashes, segments, devic
 
 
 def _tokens(lengths: list[int], segments: list[Segment], per_step: int, v: int) -> int:
-    """Tokens of the first v pool rows, read off the stream (whose segments cover them in order)."""
+    """Tokens of the first v rows of the run's order (replay included), read off the stream (whose segments
+    cover them in order)."""
     seen, at, total = set(), 0, 0
     for seg in segments:
         for j in range(seg.length * per_step):
